@@ -1,0 +1,32 @@
+# Ringward: the everyday commands. `make ci` is what CI runs.
+CARGO ?= cargo
+
+.PHONY: all fmt fmt-check lint test doc bench demo replay ci
+
+all: test
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+lint: fmt-check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test:
+	$(CARGO) test --workspace
+
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+bench:
+	$(CARGO) bench -p ringward-benches
+
+demo:
+	$(CARGO) run --release -p router-bin --bin ringward -- demo
+
+replay:
+	$(CARGO) run --release -p router-bin --bin ringward -- replay
+
+ci: lint test doc

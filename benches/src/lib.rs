@@ -1,0 +1,2 @@
+//! Shared inputs for Ringward's benchmarks.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! The Ringward router. (Being built: issue 5.)
+#![forbid(unsafe_code)]

@@ -1,0 +1,4 @@
+//! The `ringward` binary.
+#![forbid(unsafe_code)]
+
+fn main() {}

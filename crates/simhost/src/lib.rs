@@ -1,0 +1,2 @@
+//! A simulated Val host. (Being built: issue 4.)
+#![forbid(unsafe_code)]

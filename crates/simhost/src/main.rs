@@ -1,0 +1,4 @@
+//! The `simhost` binary.
+#![forbid(unsafe_code)]
+
+fn main() {}

@@ -1,0 +1,2 @@
+//! Support code for Ringward's integration tests.
+#![forbid(unsafe_code)]
