@@ -1,2 +1,5 @@
 //! The Ringward router. (Being built: issue 5.)
 #![forbid(unsafe_code)]
+
+pub mod demo;
+pub mod replay;

@@ -1,0 +1,1 @@
+//! `ringward replay`: the incident replay benchmark. (Owned by the lead; being built: issue 6.)
