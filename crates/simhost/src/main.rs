@@ -1,4 +1,77 @@
-//! The `simhost` binary.
+//! The `simhost` binary: one simulated Val host on a loopback address.
 #![forbid(unsafe_code)]
 
-fn main() {}
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use simhost::{FaultPatch, ServiceTime, SimConfig, SimHost};
+
+/// A simulated Val host: real HTTP, a modelled DB pool, fault injection at `/_sim/*`.
+#[derive(Debug, Parser)]
+#[command(name = "simhost", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    listen: SocketAddr,
+    /// Host name (in `x-simhost` and the bodies).
+    #[arg(long, default_value = "simhost")]
+    name: String,
+    /// DB pool size.
+    #[arg(long, default_value_t = 10)]
+    pool: u32,
+    /// Service time: `5ms`, `uniform:2ms..8ms` or `exp:5ms`.
+    #[arg(long, default_value = "5ms")]
+    service_time: ServiceTime,
+    /// Answer 503 after waiting this long for a connection (default: wait forever).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    acquire_timeout: Option<Duration>,
+    /// Checkouts older than this are stuck slots in `/healthz`.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    stuck_after: Duration,
+    /// Seed for the random draws (service time, error rate).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Start with this fault set (JSON, as for `POST /_sim/fault`).
+    #[arg(long)]
+    fault: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let args = Args::parse();
+    let patch: Option<FaultPatch> = args
+        .fault
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .context("--fault")?;
+    let config = SimConfig {
+        name: args.name,
+        pool_size: args.pool,
+        service_time: args.service_time,
+        acquire_timeout: args.acquire_timeout,
+        stuck_after: args.stuck_after,
+        seed: args.seed,
+    };
+    let host = SimHost::start(args.listen, config)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    if let Some(patch) = patch {
+        host.faults().apply(&patch).context("--fault")?;
+    }
+    println!(
+        "simhost {} listening on http://{}",
+        host.name(),
+        host.addr()
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for ctrl-c")?;
+    host.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! What the host answers: Val requests (through the pool), `/healthz`, and `/_sim/*` control.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::body::SimBody;
+use crate::conn::ResetSignal;
+use crate::fault::FaultPatch;
+use crate::host::Shared;
+use crate::report::{HealthStatus, ORCA_HEADER, health_body, orca_text};
+use crate::stats::{Counters, HungGuard};
+
+/// The most a control request body may carry.
+const CONTROL_BODY_LIMIT: usize = 64 * 1024;
+
+/// Routes one request.
+pub(crate) async fn handle(
+    shared: &Shared,
+    reset: &ResetSignal,
+    req: Request<Incoming>,
+) -> Response<SimBody> {
+    let path = req.uri().path();
+    if path == "/healthz" {
+        health(shared).await
+    } else if path == "/_sim" || path.starts_with("/_sim/") {
+        control(shared, req).await
+    } else {
+        val(shared, reset, req).await
+    }
+}
+
+/// The answer to anything still pending when the host shuts down.
+pub(crate) fn shutting_down(shared: &Shared) -> Response<SimBody> {
+    let mut resp = json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({ "error": "simhost shutting down" }),
+    );
+    name_header(shared, &mut resp);
+    resp
+}
+
+/// The Val key: header `x-val`, else path segment 1 (`/v/{val}/run`), else the whole path.
+pub fn val_key<B>(req: &Request<B>) -> String {
+    if let Some(v) = req.headers().get("x-val").and_then(|v| v.to_str().ok()) {
+        if !v.is_empty() {
+            return v.to_owned();
+        }
+    }
+    let path = req.uri().path();
+    match path.trim_start_matches('/').split('/').nth(1) {
+        Some(seg) if !seg.is_empty() => seg.to_owned(),
+        _ => path.to_owned(),
+    }
+}
+
+async fn val(shared: &Shared, reset: &ResetSignal, req: Request<Incoming>) -> Response<SimBody> {
+    Counters::bump(&shared.counters.val_requests);
+    let key = val_key(&req);
+    let mut faults = shared.faults.flags();
+    if faults.hang {
+        let _hung = HungGuard::new(&shared.counters.hung);
+        shared.faults.wait_until_not(|f| f.hang).await;
+        faults = shared.faults.flags();
+    }
+    if faults.reset {
+        Counters::bump(&shared.counters.resets);
+        reset.fire();
+        // The connection task drops this future with the connection.
+        return std::future::pending().await;
+    }
+    if faults.error_rate > 0.0 && shared.draw() < faults.error_rate {
+        let body = serde_json::json!({ "error": "simulated failure", "host": shared.config.name, "val": key });
+        return val_response(shared, json(StatusCode::INTERNAL_SERVER_ERROR, &body));
+    }
+    let lease = match shared.config.acquire_timeout {
+        None => shared.pool.acquire().await,
+        Some(limit) => tokio::time::timeout(limit, shared.pool.acquire())
+            .await
+            .ok()
+            .flatten(),
+    };
+    let Some(lease) = lease else {
+        let body = serde_json::json!({ "error": "db pool acquire timed out", "host": shared.config.name, "val": key });
+        let mut resp = json(StatusCode::SERVICE_UNAVAILABLE, &body);
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return val_response(shared, resp);
+    };
+    let service = shared.service_time() + faults.slow.unwrap_or(Duration::ZERO);
+    tokio::time::sleep(service).await;
+    drop(lease);
+    let body = serde_json::json!({ "host": shared.config.name, "val": key });
+    let mut resp = json(StatusCode::OK, &body);
+    if shared.faults.flags().stall_body {
+        let len = resp.body().size_hint().exact().unwrap_or(0);
+        let shutdown = shared.shutdown.clone();
+        *resp.body_mut() = SimBody::stalled(len, async move { shutdown.wait().await });
+    }
+    val_response(shared, resp)
+}
+
+/// Adds the headers every Val response carries and counts it.
+fn val_response(shared: &Shared, mut resp: Response<SimBody>) -> Response<SimBody> {
+    let figures = shared.pool.figures();
+    if let Ok(v) = HeaderValue::try_from(orca_text(&figures)) {
+        resp.headers_mut().insert(ORCA_HEADER, v);
+    }
+    name_header(shared, &mut resp);
+    shared.counters.record_status(resp.status().as_u16());
+    resp
+}
+
+fn name_header(shared: &Shared, resp: &mut Response<SimBody>) {
+    if let Some(v) = &shared.name_header {
+        resp.headers_mut().insert("x-simhost", v.clone());
+    }
+}
+
+async fn health(shared: &Shared) -> Response<SimBody> {
+    Counters::bump(&shared.counters.health_requests);
+    if shared.faults.flags().health_hangs {
+        let _hung = HungGuard::new(&shared.counters.hung);
+        shared.faults.wait_until_not(|f| f.health_hangs).await;
+    }
+    let faults = shared.faults.flags();
+    let figures = shared.pool.figures();
+    let honest = HealthStatus::judge(&figures, shared.config.stuck_after);
+    let status = if faults.health_lies || faults.health_shallow {
+        HealthStatus::Pass
+    } else {
+        honest
+    };
+    let pool = (!faults.health_shallow).then_some(&figures);
+    let code = match status {
+        HealthStatus::Fail => StatusCode::SERVICE_UNAVAILABLE,
+        HealthStatus::Pass | HealthStatus::Warn => StatusCode::OK,
+    };
+    let mut resp = json(code, &health_body(status, pool));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/health+json"),
+    );
+    name_header(shared, &mut resp);
+    resp
+}
+
+async fn control(shared: &Shared, req: Request<Incoming>) -> Response<SimBody> {
+    Counters::bump(&shared.counters.control_requests);
+    let faults = &shared.faults;
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut resp = match (method, path.as_str()) {
+        (Method::GET, "/_sim/fault") => ok_json(&faults_json(shared)),
+        (Method::POST, "/_sim/fault") => match read_patch(req).await {
+            Ok(patch) => match faults.apply(&patch) {
+                Ok(_) => ok_json(&faults_json(shared)),
+                Err(e) => bad_request(&e.to_string()),
+            },
+            Err(e) => bad_request(&e),
+        },
+        (Method::POST, "/_sim/clear") => {
+            faults.clear();
+            ok_json(&faults_json(shared))
+        }
+        (Method::POST, "/_sim/release") => {
+            let released = faults.release();
+            ok_json(&serde_json::json!({ "released": released }))
+        }
+        (Method::GET, "/_sim/stats") => ok_json(&shared.stats().to_json()),
+        (_, "/_sim/fault" | "/_sim/clear" | "/_sim/release" | "/_sim/stats") => json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &serde_json::json!({ "error": "method not allowed" }),
+        ),
+        _ => json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({ "error": "unknown control path" }),
+        ),
+    };
+    name_header(shared, &mut resp);
+    resp
+}
+
+fn faults_json(shared: &Shared) -> serde_json::Value {
+    serde_json::to_value(shared.faults.get()).unwrap_or(serde_json::Value::Null)
+}
+
+async fn read_patch(req: Request<Incoming>) -> Result<FaultPatch, String> {
+    let body = Limited::new(req.into_body(), CONTROL_BODY_LIMIT)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the body: {e}"))?
+        .to_bytes();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(FaultPatch::default());
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("fault patch: {e}"))
+}
+
+fn ok_json(body: &serde_json::Value) -> Response<SimBody> {
+    json(StatusCode::OK, body)
+}
+
+fn bad_request(msg: &str) -> Response<SimBody> {
+    json(
+        StatusCode::BAD_REQUEST,
+        &serde_json::json!({ "error": msg }),
+    )
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response<SimBody> {
+    let mut bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes.push(b'\n');
+    let mut resp = Response::new(SimBody::full(Bytes::from(bytes)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(path: &str, val: Option<&str>) -> Request<()> {
+        let mut b = Request::builder().uri(path);
+        if let Some(v) = val {
+            b = b.header("x-val", v);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn extracts_the_val_key() {
+        assert_eq!(val_key(&req("/v/alice-hello/run", None)), "alice-hello");
+        assert_eq!(val_key(&req("/v/alice-hello/run", Some("bob"))), "bob");
+        assert_eq!(val_key(&req("/v/x", Some(""))), "x");
+        assert_eq!(val_key(&req("/solo", None)), "/solo");
+        assert_eq!(val_key(&req("/", None)), "/");
+    }
+}
