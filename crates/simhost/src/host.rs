@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -136,6 +137,11 @@ impl SimHost {
         self.shared.stats()
     }
 
+    /// A cloneable, `'static` handle on the counters, for a task that watches the host.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(Arc::clone(&self.shared))
+    }
+
     /// The pool figures now.
     pub fn pool(&self) -> PoolFigures {
         self.shared.pool.figures()
@@ -156,6 +162,35 @@ impl SimHost {
         if let Some(task) = self.task.take() {
             reraise(task.await);
         }
+    }
+}
+
+/// Reads a host's counters from anywhere (another task), even after the host has stopped.
+#[derive(Clone)]
+pub struct StatsHandle(Arc<Shared>);
+
+impl std::fmt::Debug for StatsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StatsHandle")
+            .field(&self.0.config.name)
+            .finish()
+    }
+}
+
+impl StatsHandle {
+    /// Counters and pool figures now.
+    pub fn stats(&self) -> SimStats {
+        self.0.stats()
+    }
+
+    /// Val requests received so far (cheap: one atomic load).
+    pub fn val_requests(&self) -> u64 {
+        self.0.counters.val_requests.load(Ordering::Relaxed)
+    }
+
+    /// Health requests received so far (cheap: one atomic load).
+    pub fn health_requests(&self) -> u64 {
+        self.0.counters.health_requests.load(Ordering::Relaxed)
     }
 }
 

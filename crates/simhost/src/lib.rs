@@ -43,7 +43,7 @@ pub use config::{ServiceTime, SimConfig};
 pub use error::SimError;
 pub use fault::{FaultControl, FaultPatch, Faults};
 pub use handler::val_key;
-pub use host::SimHost;
+pub use host::{SimHost, StatsHandle};
 pub use pool::PoolFigures;
 pub use report::{HealthStatus, ORCA_HEADER, health_body, orca_text};
 pub use stats::SimStats;

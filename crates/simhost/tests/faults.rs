@@ -76,6 +76,8 @@ async fn val_requests_answer_with_host_key_and_load_report() {
     let stats = host.stats();
     assert_eq!((stats.val_requests, stats.health_requests), (2, 1));
     assert_eq!(stats.responses_with(200), 2);
+    let handle = host.stats_handle();
+    assert_eq!((handle.val_requests(), handle.health_requests()), (2, 1));
     host.shutdown().await;
 }
 
@@ -429,4 +431,23 @@ async fn shutdown_answers_pending_requests() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "the listener is closed"
     );
+}
+
+#[tokio::test]
+async fn reset_is_a_tcp_rst_on_the_wire() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = start(4).await;
+    host.faults().reset(true);
+    let mut stream = tokio::net::TcpStream::connect(host.addr()).await.unwrap();
+    stream
+        .write_all(b"GET /v/x HTTP/1.1\r\nhost: sim\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(BOUND, stream.read(&mut buf))
+        .await
+        .expect("the reset arrives at once");
+    let err = read.expect_err("a reset, not a response or a clean close");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    host.shutdown().await;
 }
