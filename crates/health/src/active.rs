@@ -20,8 +20,8 @@ impl ProbeTracker {
         };
     }
 
-    /// The probes have failed `threshold` times in a row, the latest at or after `since`.
+    /// The probes have failed `threshold` times in a row, the latest after `since`.
     pub(crate) fn failing_since(&self, since: Instant, threshold: u32) -> bool {
-        self.consecutive_failures >= threshold && self.last_at.is_some_and(|at| at >= since)
+        self.consecutive_failures >= threshold && self.last_at.is_some_and(|at| at > since)
     }
 }

@@ -529,7 +529,12 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
     }
 
     fn begin_probation(&mut self, i: usize, now: Instant) -> Transition<K> {
-        self.slots[i].passive.reset();
+        // Evidence from before is stale (anything fresh and bad re-ejected instead):
+        // probation judges the host on what it says and does from now on.
+        let slot = &mut self.slots[i];
+        slot.passive.reset();
+        slot.pool.forget_run();
+        slot.probe.consecutive_failures = 0;
         let state = HostState::Probation {
             since: now,
             step: 0,

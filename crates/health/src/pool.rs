@@ -72,9 +72,16 @@ impl PoolTracker {
         }
     }
 
-    /// Whether a report arrived at or after `since`.
+    /// Forgets the judgement (keeping the latest figures for display).
+    pub(crate) fn forget_run(&mut self) {
+        self.exhausted_since = None;
+        self.firing = false;
+        self.stuck = false;
+    }
+
+    /// Whether a report arrived after `since`.
     pub(crate) fn fresh_since(&self, since: Instant) -> bool {
-        self.last.is_some_and(|(_, at)| at >= since)
+        self.last.is_some_and(|(_, at)| at > since)
     }
 }
 
