@@ -21,6 +21,9 @@ pub struct SimConfig {
     pub acquire_timeout: Option<Duration>,
     /// A checkout older than this is a stuck slot in `/healthz` (`warn`, or `fail` when full).
     pub stuck_after: Duration,
+    /// Drop a Val request's work (and its place in the pool queue) when its client hangs up.
+    /// Off by default: like most app servers, abandoned requests keep waiting for the pool.
+    pub cancel_on_disconnect: bool,
     /// Seed for service-time and error-rate draws; `None` seeds from the OS.
     pub seed: Option<u64>,
 }
@@ -43,6 +46,7 @@ impl Default for SimConfig {
             service_time: ServiceTime::Fixed(Duration::from_millis(5)),
             acquire_timeout: None,
             stuck_after: Duration::from_secs(10),
+            cancel_on_disconnect: false,
             seed: None,
         }
     }

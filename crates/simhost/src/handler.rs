@@ -1,5 +1,6 @@
 //! What the host answers: Val requests (through the pool), `/healthz`, and `/_sim/*` control.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,14 +15,14 @@ use crate::conn::ResetSignal;
 use crate::fault::FaultPatch;
 use crate::host::Shared;
 use crate::report::{HealthStatus, ORCA_HEADER, health_body, orca_text};
-use crate::stats::{Counters, HungGuard};
+use crate::stats::{AbandonGuard, Counters, HungGuard};
 
 /// The most a control request body may carry.
 const CONTROL_BODY_LIMIT: usize = 64 * 1024;
 
 /// Routes one request.
 pub(crate) async fn handle(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     reset: &ResetSignal,
     req: Request<Incoming>,
 ) -> Response<SimBody> {
@@ -59,8 +60,28 @@ pub fn val_key<B>(req: &Request<B>) -> String {
     }
 }
 
-async fn val(shared: &Shared, reset: &ResetSignal, req: Request<Incoming>) -> Response<SimBody> {
+async fn val(
+    shared: &Arc<Shared>,
+    reset: &ResetSignal,
+    req: Request<Incoming>,
+) -> Response<SimBody> {
     Counters::bump(&shared.counters.val_requests);
+    let mut abandoned = AbandonGuard::new(&shared.counters.abandoned);
+    let resp = val_inner(shared, req).await;
+    abandoned.disarm();
+    match resp {
+        Some(resp) => resp,
+        None => {
+            Counters::bump(&shared.counters.resets);
+            reset.fire();
+            // The connection task drops this future with the connection.
+            std::future::pending().await
+        }
+    }
+}
+
+/// The Val answer, or `None` when the `reset` fault wants the connection reset instead.
+async fn val_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Option<Response<SimBody>> {
     let key = val_key(&req);
     let mut faults = shared.faults.flags();
     if faults.hang {
@@ -69,15 +90,59 @@ async fn val(shared: &Shared, reset: &ResetSignal, req: Request<Incoming>) -> Re
         faults = shared.faults.flags();
     }
     if faults.reset {
-        Counters::bump(&shared.counters.resets);
-        reset.fire();
-        // The connection task drops this future with the connection.
-        return std::future::pending().await;
+        return None;
     }
     if faults.error_rate > 0.0 && shared.draw() < faults.error_rate {
         let body = serde_json::json!({ "error": "simulated failure", "host": shared.config.name, "val": key });
-        return val_response(shared, json(StatusCode::INTERNAL_SERVER_ERROR, &body));
+        return Some(val_response(
+            shared,
+            json(StatusCode::INTERNAL_SERVER_ERROR, &body),
+        ));
     }
+    let work = serve_from_pool(Arc::clone(shared), faults.slow.unwrap_or(Duration::ZERO));
+    let served = if shared.config.cancel_on_disconnect {
+        work.await
+    } else {
+        // Like most app servers, the work does not stop when the client hangs up: it keeps
+        // its place in the pool queue (the incident's pile of pending requests).
+        let shutdown = shared.shutdown.clone();
+        let task = tokio::spawn(async move {
+            tokio::select! {
+                served = work => served,
+                () = shutdown.wait() => Served::PoolTimeout,
+            }
+        });
+        match task.await {
+            Ok(served) => served,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Served::PoolTimeout,
+        }
+    };
+    if served == Served::PoolTimeout {
+        let body = serde_json::json!({ "error": "db pool acquire timed out", "host": shared.config.name, "val": key });
+        let mut resp = json(StatusCode::SERVICE_UNAVAILABLE, &body);
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return Some(val_response(shared, resp));
+    }
+    let body = serde_json::json!({ "host": shared.config.name, "val": key });
+    let mut resp = json(StatusCode::OK, &body);
+    if shared.faults.flags().stall_body {
+        let len = resp.body().size_hint().exact().unwrap_or(0);
+        let shutdown = shared.shutdown.clone();
+        *resp.body_mut() = SimBody::stalled(len, async move { shutdown.wait().await });
+    }
+    Some(val_response(shared, resp))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Served {
+    Done,
+    PoolTimeout,
+}
+
+/// Takes a pool connection, holds it for the service time (plus `slow`), gives it back.
+async fn serve_from_pool(shared: Arc<Shared>, slow: Duration) -> Served {
     let lease = match shared.config.acquire_timeout {
         None => shared.pool.acquire().await,
         Some(limit) => tokio::time::timeout(limit, shared.pool.acquire())
@@ -86,23 +151,11 @@ async fn val(shared: &Shared, reset: &ResetSignal, req: Request<Incoming>) -> Re
             .flatten(),
     };
     let Some(lease) = lease else {
-        let body = serde_json::json!({ "error": "db pool acquire timed out", "host": shared.config.name, "val": key });
-        let mut resp = json(StatusCode::SERVICE_UNAVAILABLE, &body);
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        return val_response(shared, resp);
+        return Served::PoolTimeout;
     };
-    let service = shared.service_time() + faults.slow.unwrap_or(Duration::ZERO);
-    tokio::time::sleep(service).await;
+    tokio::time::sleep(shared.service_time() + slow).await;
     drop(lease);
-    let body = serde_json::json!({ "host": shared.config.name, "val": key });
-    let mut resp = json(StatusCode::OK, &body);
-    if shared.faults.flags().stall_body {
-        let len = resp.body().size_hint().exact().unwrap_or(0);
-        let shutdown = shared.shutdown.clone();
-        *resp.body_mut() = SimBody::stalled(len, async move { shutdown.wait().await });
-    }
-    val_response(shared, resp)
+    Served::Done
 }
 
 /// Adds the headers every Val response carries and counts it.

@@ -30,6 +30,9 @@ struct Args {
     /// Checkouts older than this are stuck slots in `/healthz`.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     stuck_after: Duration,
+    /// Drop a request's place in the pool queue when its client hangs up.
+    #[arg(long)]
+    cancel_on_disconnect: bool,
     /// Seed for the random draws (service time, error rate).
     #[arg(long)]
     seed: Option<u64>,
@@ -56,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         service_time: args.service_time,
         acquire_timeout: args.acquire_timeout,
         stuck_after: args.stuck_after,
+        cancel_on_disconnect: args.cancel_on_disconnect,
         seed: args.seed,
     };
     let host = SimHost::start(args.listen, config)

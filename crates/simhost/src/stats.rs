@@ -19,6 +19,8 @@ pub struct SimStats {
     pub responses: BTreeMap<u16, u64>,
     /// Connections reset by the `reset` fault.
     pub resets: u64,
+    /// Val requests dropped before they were answered: the client hung up (or the host shut down).
+    pub abandoned: u64,
     /// Requests hung right now (by `hang` or `health_hangs`).
     pub hung: u64,
     /// TCP connections accepted.
@@ -65,6 +67,7 @@ impl SimStats {
             "control_requests": self.control_requests,
             "responses": responses,
             "resets": self.resets,
+            "abandoned": self.abandoned,
             "hung": self.hung,
             "connections": self.connections,
             "db_pool": {
@@ -91,6 +94,7 @@ pub(crate) struct Counters {
     pub(crate) health_requests: AtomicU64,
     pub(crate) control_requests: AtomicU64,
     pub(crate) resets: AtomicU64,
+    pub(crate) abandoned: AtomicU64,
     pub(crate) hung: AtomicU64,
     pub(crate) connections: AtomicU64,
     by_status: Box<[AtomicU64]>,
@@ -103,6 +107,7 @@ impl Counters {
             health_requests: AtomicU64::new(0),
             control_requests: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
             hung: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
@@ -135,6 +140,7 @@ impl Counters {
             control_requests: self.control_requests.load(Relaxed),
             responses,
             resets: self.resets.load(Relaxed),
+            abandoned: self.abandoned.load(Relaxed),
             hung: self.hung.load(Relaxed),
             connections: self.connections.load(Relaxed),
             max: pool.max,
@@ -159,5 +165,32 @@ impl<'a> HungGuard<'a> {
 impl Drop for HungGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Counts a Val request dropped before it was answered, unless disarmed.
+pub(crate) struct AbandonGuard<'a> {
+    counter: &'a AtomicU64,
+    armed: bool,
+}
+
+impl<'a> AbandonGuard<'a> {
+    pub(crate) fn new(counter: &'a AtomicU64) -> Self {
+        AbandonGuard {
+            counter,
+            armed: true,
+        }
+    }
+
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for AbandonGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.counter.fetch_add(1, Relaxed);
+        }
     }
 }

@@ -277,7 +277,7 @@ async fn reset_closes_the_connection_without_a_response() {
     let err = result.expect_err("no response on a reset connection");
     assert!(!err.is_timeout(), "{err}");
     let s = host.stats();
-    assert_eq!((s.resets, s.val_requests), (1, 1));
+    assert_eq!((s.resets, s.val_requests, s.abandoned), (1, 1, 0));
     assert!(s.responses.is_empty(), "{:?}", s.responses);
     // Health and control are not affected.
     assert_eq!(get(host.addr(), "/healthz").await.status, 200);
@@ -449,5 +449,57 @@ async fn reset_is_a_tcp_rst_on_the_wire() {
         .expect("the reset arrives at once");
     let err = read.expect_err("a reset, not a response or a clean close");
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    host.shutdown().await;
+}
+
+/// Sends a request on a raw connection, waits until it queues for the pool, hangs up.
+async fn queue_then_hang_up(host: &SimHost) {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(host.addr()).await.unwrap();
+    stream
+        .write_all(b"GET /v/x HTTP/1.1\r\nhost: sim\r\n\r\n")
+        .await
+        .unwrap();
+    eventually(BOUND, "the request queues", || host.stats().waiting == 1).await;
+    drop(stream);
+}
+
+#[tokio::test]
+async fn abandoned_requests_keep_their_place_in_the_queue_by_default() {
+    let host = start(2).await;
+    host.faults().deadlock(2);
+    queue_then_hang_up(&host).await;
+    eventually(BOUND, "the server sees the hang-up", || {
+        host.stats().abandoned == 1
+    })
+    .await;
+    assert_eq!(host.stats().waiting, 1, "the abandoned work still waits");
+    let addr = host.addr();
+    let second = tokio::spawn(async move { get(addr, "/v/y").await });
+    eventually(BOUND, "the second request queues too", || {
+        host.stats().waiting == 2
+    })
+    .await;
+    host.faults().release();
+    assert_eq!(second.await.unwrap().status, 200);
+    eventually(BOUND, "the queue drains", || host.stats().waiting == 0).await;
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancel_on_disconnect_drops_the_abandoned_waiter() {
+    let host = start_with(SimConfig {
+        pool_size: 2,
+        cancel_on_disconnect: true,
+        ..SimConfig::named("sim-c")
+    })
+    .await;
+    host.faults().deadlock(2);
+    queue_then_hang_up(&host).await;
+    eventually(BOUND, "the waiter leaves with its client", || {
+        host.stats().waiting == 0
+    })
+    .await;
+    assert_eq!(host.stats().in_use, 2);
     host.shutdown().await;
 }
