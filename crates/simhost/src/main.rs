@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         cancel_on_disconnect: args.cancel_on_disconnect,
         seed: args.seed,
     };
+    let stop = StopSignal::install()?;
     let host = SimHost::start(args.listen, config)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -73,9 +74,35 @@ async fn main() -> anyhow::Result<()> {
         host.name(),
         host.addr()
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for ctrl-c")?;
+    stop.wait().await?;
     host.shutdown().await;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix. Installed before the host announces itself, so a
+/// supervisor that signals right after the "listening" line is not lost.
+struct StopSignal {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn install() -> anyhow::Result<StopSignal> {
+        Ok(StopSignal {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("installing the SIGTERM handler")?,
+        })
+    }
+
+    async fn wait(mut self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        let stopped = tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for ctrl-c"),
+            _ = self.term.recv() => Ok(()),
+        };
+        #[cfg(not(unix))]
+        let stopped = tokio::signal::ctrl_c().await.context("waiting for ctrl-c");
+        stopped
+    }
 }
