@@ -26,6 +26,13 @@ pub(crate) async fn handle(
     reset: &ResetSignal,
     req: Request<Incoming>,
 ) -> Response<SimBody> {
+    #[cfg(test)]
+    if shared
+        .panic_next
+        .swap(false, std::sync::atomic::Ordering::SeqCst)
+    {
+        panic!("injected test panic");
+    }
     let path = req.uri().path();
     if path == "/healthz" {
         health(shared).await

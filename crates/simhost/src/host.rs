@@ -33,6 +33,9 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     rng: Mutex<StdRng>,
     pub(crate) shutdown: ShutdownSignal,
+    /// Test hook: the next request panics its connection task.
+    #[cfg(test)]
+    pub(crate) panic_next: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -101,6 +104,8 @@ impl SimHost {
             counters: Counters::new(),
             rng: Mutex::new(rng),
             shutdown: ShutdownSignal(rx),
+            #[cfg(test)]
+            panic_next: std::sync::atomic::AtomicBool::new(false),
             config,
         });
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
@@ -241,5 +246,31 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         while let Some(done) = conns.join_next().await {
             reraise(done);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn shutdown_reraises_a_server_task_panic() {
+        let host = SimHost::start(SocketAddr::from(([127, 0, 0, 1], 0)), SimConfig::default())
+            .await
+            .unwrap();
+        host.shared.panic_next.store(true, Ordering::SeqCst);
+        let mut stream = tokio::net::TcpStream::connect(host.addr()).await.unwrap();
+        stream
+            .write_all(b"GET /v/x HTTP/1.1\r\nhost: a\r\n\r\n")
+            .await
+            .unwrap();
+        // The panicking task drops the connection: the read ends (EOF or reset).
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "{read:?}");
+        let joined = tokio::spawn(host.shutdown()).await;
+        let panic = joined.expect_err("shutdown must re-raise").into_panic();
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"injected test panic"));
     }
 }
