@@ -1,4 +1,73 @@
-//! The `ringward` binary.
+//! The `ringward` binary: parses the command line and runs the chosen subcommand.
 #![forbid(unsafe_code)]
 
-fn main() {}
+use anyhow::Context as _;
+use clap::Parser as _;
+use ringward::cli::{Cli, Command};
+use ringward::{Config, Router};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Check { config } = &cli.command {
+        let code = ringward::cli::check(config, &mut std::io::stdout().lock());
+        std::process::exit(code);
+    }
+    ringward::logging::init(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run { config } => run(config).await,
+            Command::Demo(args) => ringward::demo::run(args).await,
+            Command::Replay(args) => ringward::replay::run(args).await,
+            Command::Check { .. } => Ok(()),
+        }
+    })
+}
+
+async fn run(path: std::path::PathBuf) -> anyhow::Result<()> {
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors.iter() {
+                eprintln!("{e}");
+            }
+            anyhow::bail!(
+                "{}: invalid config ({} errors)",
+                path.display(),
+                errors.0.len()
+            );
+        }
+    };
+    let router = Router::start(config).await?;
+    router.watch_config(path);
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new connections; finishing in-flight requests");
+    router.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

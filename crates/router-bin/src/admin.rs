@@ -1,0 +1,366 @@
+//! The admin listener (DESIGN contract 3): `/healthz`, `/readyz`, `/admin/hosts`,
+//! `/admin/route?key=`, `POST /admin/hosts/{name}/drain|eject|restore` (bearer token,
+//! compared in constant time), `/metrics` and `/`, a status page.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use health::OperatorCommand;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use router_core::{Admission, HostId, KeyHash};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use tokio::sync::oneshot;
+
+use crate::body::{self, ProxyBody};
+use crate::fleet::Published;
+use crate::health_task::{Control, HealthView, OperatorReply};
+use crate::metrics::escape;
+use crate::shared::Shared;
+
+/// Handles one admin request.
+pub async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Response<ProxyBody> {
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let method = req.method().clone();
+    match (method, path.as_str()) {
+        (Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (Method::GET, "/readyz") => readyz(&shared),
+        (Method::GET, "/admin/hosts") => json_response(StatusCode::OK, &hosts_json(&shared)),
+        (Method::GET, "/admin/route") => route(&shared, req.uri().query()),
+        (Method::GET, "/metrics") => metrics(&shared),
+        (Method::GET, "") => {
+            let mut resp = text(StatusCode::OK, crate::status_page::render(&shared));
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            resp
+        }
+        (Method::POST, p) if p.starts_with("/admin/hosts/") => operator(&shared, &req, p).await,
+        (_, "/healthz" | "/readyz" | "/admin/hosts" | "/admin/route" | "/metrics" | "") => {
+            json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &json!({"error": "method not allowed"}),
+            )
+        }
+        _ => json_response(StatusCode::NOT_FOUND, &json!({"error": "not found"})),
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<ProxyBody> {
+    let mut resp = Response::new(body::full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<ProxyBody> {
+    let mut resp = Response::new(body::full(value.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// True when some host is eligible for new requests.
+pub fn any_eligible(published: &Published) -> bool {
+    (0..published.fleet.hosts.len()).any(|i| {
+        !matches!(
+            published.snapshot.admission(HostId(i as u32)),
+            Admission::Closed(_)
+        )
+    })
+}
+
+fn readyz(shared: &Shared) -> Response<ProxyBody> {
+    if shared.is_shutting_down() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    }
+    if any_eligible(&shared.published.load()) {
+        text(StatusCode::OK, "ready\n")
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, "no eligible host\n")
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn ago(now: Instant, then: Instant) -> u64 {
+    millis(now.saturating_duration_since(then))
+}
+
+/// The `/admin/hosts` document.
+pub fn hosts_json(shared: &Shared) -> Value {
+    let published = shared.published.load();
+    let view = shared.view.load();
+    let now = shared.now();
+    let hosts: Vec<Value> = published
+        .fleet
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let health = view.host(h.key);
+            let (in_flight, _) = published.fleet.loads.oldest(i, now);
+            json!({
+                "name": h.name,
+                "addr": h.addr.to_string(),
+                "weight": h.weight,
+                "state": health.map_or("healthy", |s| s.state.as_str()),
+                "reason": health.and_then(|s| s.reason).map(|r| r.as_str()),
+                "since_ms": health.map(|s| ago(now, s.since)),
+                "in_flight": in_flight,
+                "db_pool": health.and_then(|s| s.pool).map(|p| json!({
+                    "max": p.max,
+                    "in_use": p.in_use,
+                    "waiting": p.waiting,
+                    "oldest_checkout_ms": millis(p.oldest_checkout),
+                })),
+                "last_probe_ms": health.and_then(|s| s.last_probe).map(|t| ago(now, t)),
+            })
+        })
+        .collect();
+    json!({ "hosts": hosts })
+}
+
+fn route(shared: &Shared, query: Option<&str>) -> Response<ProxyBody> {
+    let key = query.and_then(|q| {
+        q.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k == "key").then(|| percent_decode(v))
+        })
+    });
+    let Some(key) = key.filter(|k| !k.is_empty()) else {
+        return json_response(StatusCode::BAD_REQUEST, &json!({"error": "missing ?key="}));
+    };
+    let published = shared.published.load();
+    let config = shared.config.load();
+    let explain = published.snapshot.explain(
+        KeyHash::of(key.as_bytes()),
+        &*published.fleet.loads,
+        &config.bounded_loads(),
+    );
+    let name = |id: HostId| published.fleet.host(id).name.clone();
+    let walk: Vec<Value> = explain
+        .walk
+        .iter()
+        .map(|s| json!({"host": name(s.host), "skipped": s.skipped.map(|r| r.as_str())}))
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({"key": key, "host": explain.chosen.map(name), "walk": walk}),
+    )
+}
+
+/// Decodes `%XX` and `+` in a query value.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi * 16 + lo);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+/// True when the request carries the configured bearer token (constant-time comparison).
+fn authorized<B>(shared: &Shared, req: &Request<B>) -> bool {
+    let config = shared.config.load();
+    let Some(token) = &config.admin.token else {
+        return false;
+    };
+    let Some(presented) = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+    else {
+        return false;
+    };
+    presented.ct_eq(token.as_bytes()).into()
+}
+
+async fn operator<B>(shared: &Shared, req: &Request<B>, path: &str) -> Response<ProxyBody> {
+    let rest = &path["/admin/hosts/".len()..];
+    let Some((name, action)) = rest.rsplit_once('/') else {
+        return json_response(StatusCode::NOT_FOUND, &json!({"error": "not found"}));
+    };
+    let command = match action {
+        "drain" => OperatorCommand::Drain,
+        "eject" => OperatorCommand::Eject,
+        "restore" => OperatorCommand::Restore,
+        _ => return json_response(StatusCode::NOT_FOUND, &json!({"error": "unknown action"})),
+    };
+    if !authorized(shared, req) {
+        let mut resp = json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "a valid `Authorization: Bearer <token>` is required"}),
+        );
+        resp.headers_mut()
+            .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        return resp;
+    }
+    let name = percent_decode(name);
+    let (reply, rx) = oneshot::channel();
+    if shared
+        .control
+        .send(Control::Operator {
+            host: name.clone(),
+            command,
+            reply,
+        })
+        .is_err()
+    {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "shutting down"}),
+        );
+    }
+    match tokio::time::timeout(Duration::from_secs(5), rx).await {
+        Ok(Ok(OperatorReply::Done(state))) => json_response(
+            StatusCode::OK,
+            &json!({"host": name, "action": action, "state": state.as_str()}),
+        ),
+        Ok(Ok(OperatorReply::UnknownHost)) => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "unknown host", "host": name}),
+        ),
+        _ => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "the health task did not answer"}),
+        ),
+    }
+}
+
+fn metrics(shared: &Shared) -> Response<ProxyBody> {
+    let mut out = String::with_capacity(8192);
+    shared.metrics.render(&mut out);
+    render_hosts(shared, &mut out);
+    let mut resp = text(StatusCode::OK, out);
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// Per-host gauges: in flight, state, pool figures, probe age.
+fn render_hosts(shared: &Shared, out: &mut String) {
+    let published = shared.published.load();
+    let view: Arc<HealthView> = shared.view.load_full();
+    let now = shared.now();
+    let _ = writeln!(
+        out,
+        "# HELP ringward_in_flight_total Requests in flight through the router.\n# TYPE ringward_in_flight_total gauge\nringward_in_flight_total {}",
+        shared.global.count()
+    );
+    let eligible = (0..published.fleet.hosts.len())
+        .filter(|&i| {
+            !matches!(
+                published.snapshot.admission(HostId(i as u32)),
+                Admission::Closed(_)
+            )
+        })
+        .count();
+    let _ = writeln!(
+        out,
+        "# HELP ringward_hosts_eligible Hosts that may take requests.\n# TYPE ringward_hosts_eligible gauge\nringward_hosts_eligible {eligible}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP ringward_panic 1 while the health panic mode is on.\n# TYPE ringward_panic gauge\nringward_panic {}",
+        u8::from(view.snapshot.panic.is_some())
+    );
+    let mut in_flight = String::new();
+    let mut states = String::new();
+    let mut pool = String::new();
+    let mut probe = String::new();
+    for (i, h) in published.fleet.hosts.iter().enumerate() {
+        let name = escape(&h.name);
+        let (count, oldest) = published.fleet.loads.oldest(i, now);
+        let _ = writeln!(
+            in_flight,
+            "ringward_host_in_flight{{host=\"{name}\"}} {count}"
+        );
+        let _ = writeln!(
+            in_flight,
+            "ringward_host_oldest_in_flight_seconds{{host=\"{name}\"}} {}",
+            oldest.map_or(0.0, |d| d.as_secs_f64())
+        );
+        let health = view.host(h.key);
+        let current = health.map_or("healthy", |s| s.state.as_str());
+        for state in ["healthy", "degraded", "ejected", "probation", "draining"] {
+            let _ = writeln!(
+                states,
+                "ringward_host_state{{host=\"{name}\",state=\"{state}\"}} {}",
+                u8::from(state == current)
+            );
+        }
+        if let Some(p) = health.and_then(|s| s.pool) {
+            let _ = writeln!(pool, "ringward_db_pool_max{{host=\"{name}\"}} {}", p.max);
+            let _ = writeln!(
+                pool,
+                "ringward_db_pool_in_use{{host=\"{name}\"}} {}",
+                p.in_use
+            );
+            let _ = writeln!(
+                pool,
+                "ringward_db_pool_waiting{{host=\"{name}\"}} {}",
+                p.waiting
+            );
+            let _ = writeln!(
+                pool,
+                "ringward_db_pool_oldest_checkout_seconds{{host=\"{name}\"}} {}",
+                p.oldest_checkout.as_secs_f64()
+            );
+        }
+        // A stalled prober shows as a growing age; never probed shows as -1.
+        let age = health
+            .and_then(|s| s.last_probe)
+            .map_or(-1.0, |t| now.saturating_duration_since(t).as_secs_f64());
+        let _ = writeln!(probe, "ringward_probe_age_seconds{{host=\"{name}\"}} {age}");
+    }
+    out.push_str("# HELP ringward_host_in_flight Requests in flight per host.\n# TYPE ringward_host_in_flight gauge\n");
+    out.push_str(&in_flight);
+    out.push_str("# HELP ringward_host_state 1 for the host's current state.\n# TYPE ringward_host_state gauge\n");
+    out.push_str(&states);
+    out.push_str("# HELP ringward_db_pool_in_use Last reported DB pool figures per host.\n# TYPE ringward_db_pool_in_use gauge\n");
+    out.push_str(&pool);
+    out.push_str("# HELP ringward_probe_age_seconds Time since the host's last completed probe.\n# TYPE ringward_probe_age_seconds gauge\n");
+    out.push_str(&probe);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("alice%2Dhello"), "alice-hello");
+        assert_eq!(percent_decode("a+b"), "a b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("x%4"), "x%4");
+    }
+}

@@ -1,0 +1,746 @@
+//! The config file: read the TOML (every problem collected with its key path), then
+//! validate into [`Config`], the only config type the rest of the router sees.
+//!
+//! Each component receives only its slice ([`ListenConfig`], [`UpstreamConfig`], ...).
+//! Every key and its default is documented in `docs/configuration.md`.
+
+mod reader;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::key::KeySource;
+use reader::{Errors, Section};
+
+/// One problem in a config file: the key path and the rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where: `hosts[1].weight`, `health.active.timeout`, or `config` for the file as a whole.
+    pub path: String,
+    /// What is wrong: `must be greater than 0`.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in a config file (never empty when returned as an error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// A single error at `path`.
+    pub fn single(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigErrors(vec![ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }])
+    }
+
+    /// The errors, in the order they were found.
+    pub fn iter(&self) -> impl Iterator<Item = &ConfigError> {
+        self.0.iter()
+    }
+
+    /// True when some error is at exactly `path`.
+    pub fn has_path(&self, path: &str) -> bool {
+        self.0.iter().any(|e| e.path == path)
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Defaults, one place (docs/configuration.md repeats them).
+pub mod defaults {
+    use std::time::Duration;
+
+    /// `listen.addr`
+    pub const LISTEN_ADDR: &str = "127.0.0.1:8080";
+    /// `admin.addr`
+    pub const ADMIN_ADDR: &str = "127.0.0.1:9901";
+    /// `listen.header_read_timeout`: a request head (and an idle keep-alive wait) must finish in this.
+    pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `listen.http2_keep_alive_interval`
+    pub const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+    /// `listen.shutdown_grace`
+    pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+    /// `upstream.connect_timeout`
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+    /// `upstream.response_header_timeout`
+    pub const RESPONSE_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `upstream.request_timeout`
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    /// `upstream.body_idle_timeout`
+    pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `upstream.pool_idle_timeout`
+    pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `upstream.pool_max_idle_per_host`
+    pub const POOL_MAX_IDLE_PER_HOST: u32 = 64;
+    /// `limits.per_host_in_flight`
+    pub const PER_HOST_IN_FLIGHT: u32 = 256;
+    /// `limits.global_in_flight`
+    pub const GLOBAL_IN_FLIGHT: u32 = 4096;
+    /// `limits.retry_after`
+    pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+    /// `retry.budget_ratio`
+    pub const RETRY_BUDGET_RATIO: f64 = 0.2;
+    /// `retry.budget_min`
+    pub const RETRY_BUDGET_MIN: u32 = 10;
+    /// `route.upstream_header`
+    pub const UPSTREAM_HEADER: &str = "x-ringward-host";
+    /// `route.bounded_load_factor`
+    pub const BOUNDED_LOAD_FACTOR: f64 = 1.25;
+    /// `route.bounded_load_floor`
+    pub const BOUNDED_LOAD_FLOOR: u32 = 16;
+    /// `health.active.path`
+    pub const PROBE_PATH: &str = "/healthz";
+    /// `health.active.interval`
+    pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+    /// `health.active.timeout`
+    pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
+    /// `reload.poll_interval`
+    pub const RELOAD_POLL_INTERVAL: Duration = Duration::from_secs(1);
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[listen]`: the client-facing listener.
+    pub listen: ListenConfig,
+    /// `[admin]`: the admin listener.
+    pub admin: AdminConfig,
+    /// `[route]`: key extraction and the ring walk.
+    pub route: RouteConfig,
+    /// `[upstream]`: the pooled client and its timeouts.
+    pub upstream: UpstreamConfig,
+    /// `[limits]`: in-flight caps.
+    pub limits: LimitsConfig,
+    /// `[retry]`: safe retries and their budget.
+    pub retry: RetryConfig,
+    /// `[[hosts]]`: the fleet.
+    pub hosts: Vec<HostConfig>,
+    /// `[health]`: the health state machine and the active prober.
+    pub health: HealthSettings,
+    /// `[reload]`: watching the config file.
+    pub reload: ReloadConfig,
+}
+
+/// `[listen]`
+#[derive(Debug, Clone)]
+pub struct ListenConfig {
+    /// Address to serve clients on.
+    pub addr: SocketAddr,
+    /// Time allowed for a client's request head; also bounds how long an idle HTTP/1.1
+    /// keep-alive connection waits for its next request (hyper starts the timer then).
+    pub header_read_timeout: Duration,
+    /// HTTP/2 keep-alive ping interval (a dead peer is dropped after one unanswered ping).
+    pub http2_keep_alive_interval: Duration,
+    /// On shutdown, how long in-flight requests get to finish.
+    pub shutdown_grace: Duration,
+}
+
+/// `[admin]`
+#[derive(Clone)]
+pub struct AdminConfig {
+    /// Address of the admin listener.
+    pub addr: SocketAddr,
+    /// Bearer token for POST endpoints; None means mutations are refused (loopback only).
+    pub token: Option<AdminToken>,
+}
+
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("addr", &self.addr)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// The admin bearer token (never printed).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        AdminToken(token.into())
+    }
+
+    /// The token bytes (for the constant-time comparison).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+/// `[route]`
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Key sources, tried in order.
+    pub key: Vec<KeySource>,
+    /// Response header naming the chosen host.
+    pub upstream_header: HeaderName,
+    /// Bounded-load factor (0 turns bounded loads off).
+    pub bounded_load_factor: f64,
+    /// Bounded-load floor: a host is never "over balance" below this many in flight.
+    pub bounded_load_floor: u32,
+}
+
+/// `[upstream]`
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// TCP connect timeout to a host.
+    pub connect_timeout: Duration,
+    /// From sending the request until the response head arrives.
+    pub response_header_timeout: Duration,
+    /// The whole exchange, request head to the last response byte.
+    pub request_timeout: Duration,
+    /// Longest silence between two body chunks, in either direction.
+    pub body_idle_timeout: Duration,
+    /// Idle pooled keep-alive connections to hosts are closed after this.
+    pub pool_idle_timeout: Duration,
+    /// Idle pooled connections kept per host.
+    pub pool_max_idle_per_host: u32,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Requests in flight to one host at most.
+    pub per_host_in_flight: u32,
+    /// Requests in flight through the router at most.
+    pub global_in_flight: u32,
+    /// Retry-After sent with 503s.
+    pub retry_after: Duration,
+}
+
+/// `[retry]`
+#[derive(Debug, Clone)]
+pub struct RetryConfig {
+    /// Retries allowed as a share of requests (0.2 = one retry per five requests).
+    pub budget_ratio: f64,
+    /// Retries always allowed on top of the ratio (a reserve, refilled by traffic).
+    pub budget_min: u32,
+    /// Re-send in-flight idempotent requests of a host that gets ejected.
+    pub rescue_on_eject: bool,
+}
+
+/// One `[[hosts]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostConfig {
+    /// Unique name (named in the upstream header and the admin API).
+    pub name: String,
+    /// Where the host listens.
+    pub addr: SocketAddr,
+    /// Ring weight (> 0).
+    pub weight: u32,
+}
+
+/// `[health]`
+#[derive(Debug, Clone)]
+pub struct HealthSettings {
+    /// `[health.active]`: the prober.
+    pub active: ActiveProbeConfig,
+    /// The passive state machine's settings (`[health]` keys other than `active`).
+    pub passive: health::HealthConfig,
+}
+
+/// `[health.active]`
+#[derive(Debug, Clone)]
+pub struct ActiveProbeConfig {
+    /// Path probed on every host.
+    pub path: String,
+    /// Time between probe rounds.
+    pub interval: Duration,
+    /// Time allowed for one probe (must be less than the interval).
+    pub timeout: Duration,
+}
+
+/// `[reload]`
+#[derive(Debug, Clone)]
+pub struct ReloadConfig {
+    /// Watch the config file's modification time and reload on change.
+    pub watch: bool,
+    /// How often the file is checked.
+    pub poll_interval: Duration,
+}
+
+impl Config {
+    /// Parses and validates a config file's text.
+    ///
+    /// # Errors
+    /// Every problem found, each with its key path.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigErrors> {
+        let table: toml::Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                let e: toml::de::Error = e;
+                let line = e
+                    .span()
+                    .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                let path = match line {
+                    Some(l) => format!("config (line {l})"),
+                    None => "config".to_owned(),
+                };
+                return Err(ConfigErrors::single(
+                    path,
+                    format!("not valid TOML: {}", e.message().trim()),
+                ));
+            }
+        };
+        let mut errors = Errors::default();
+        let config = read(&table, &mut errors);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors.into_errors())
+        }
+    }
+
+    /// Reads and validates the config file at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be read, or every problem found in it.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single("config", format!("cannot read {}: {e}", path.display()))
+        })?;
+        Config::from_toml_str(&text)
+    }
+
+    /// A ready config for hosts on loopback (demo, replay, tests): listen and admin on the given
+    /// addresses (port 0 is fine), key = `["header:x-val", "path_segment:1"]`, upstream header
+    /// `x-ringward-host`, everything else default, no file watching.
+    pub fn for_hosts(
+        listen: SocketAddr,
+        admin: SocketAddr,
+        hosts: &[(String, SocketAddr)],
+    ) -> Config {
+        Config {
+            listen: ListenConfig {
+                addr: listen,
+                header_read_timeout: defaults::HEADER_READ_TIMEOUT,
+                http2_keep_alive_interval: defaults::HTTP2_KEEP_ALIVE_INTERVAL,
+                shutdown_grace: defaults::SHUTDOWN_GRACE,
+            },
+            admin: AdminConfig {
+                addr: admin,
+                token: None,
+            },
+            route: RouteConfig {
+                key: vec![
+                    KeySource::Header(HeaderName::from_static("x-val")),
+                    KeySource::PathSegment(1),
+                ],
+                upstream_header: HeaderName::from_static(defaults::UPSTREAM_HEADER),
+                bounded_load_factor: defaults::BOUNDED_LOAD_FACTOR,
+                bounded_load_floor: defaults::BOUNDED_LOAD_FLOOR,
+            },
+            upstream: UpstreamConfig {
+                connect_timeout: defaults::CONNECT_TIMEOUT,
+                response_header_timeout: defaults::RESPONSE_HEADER_TIMEOUT,
+                request_timeout: defaults::REQUEST_TIMEOUT,
+                body_idle_timeout: defaults::BODY_IDLE_TIMEOUT,
+                pool_idle_timeout: defaults::POOL_IDLE_TIMEOUT,
+                pool_max_idle_per_host: defaults::POOL_MAX_IDLE_PER_HOST,
+            },
+            limits: LimitsConfig {
+                per_host_in_flight: defaults::PER_HOST_IN_FLIGHT,
+                global_in_flight: defaults::GLOBAL_IN_FLIGHT,
+                retry_after: defaults::RETRY_AFTER,
+            },
+            retry: RetryConfig {
+                budget_ratio: defaults::RETRY_BUDGET_RATIO,
+                budget_min: defaults::RETRY_BUDGET_MIN,
+                rescue_on_eject: true,
+            },
+            hosts: hosts
+                .iter()
+                .map(|(name, addr)| HostConfig {
+                    name: name.clone(),
+                    addr: *addr,
+                    weight: 1,
+                })
+                .collect(),
+            health: HealthSettings {
+                active: ActiveProbeConfig {
+                    path: defaults::PROBE_PATH.to_owned(),
+                    interval: defaults::PROBE_INTERVAL,
+                    timeout: defaults::PROBE_TIMEOUT,
+                },
+                passive: health::HealthConfig::default(),
+            },
+            reload: ReloadConfig {
+                watch: false,
+                poll_interval: defaults::RELOAD_POLL_INTERVAL,
+            },
+        }
+    }
+
+    /// The whole-request timeout (`upstream.request_timeout`).
+    pub fn request_timeout(&self) -> Duration {
+        self.upstream.request_timeout
+    }
+
+    /// The bounded-load settings for `router_core`.
+    pub fn bounded_loads(&self) -> router_core::BoundedLoads {
+        router_core::BoundedLoads {
+            factor: self.route.bounded_load_factor,
+            floor: self.route.bounded_load_floor,
+        }
+    }
+}
+
+fn addr_or_default(
+    section: &mut Section<'_>,
+    key: &'static str,
+    default: &str,
+    errors: &mut Errors,
+) -> SocketAddr {
+    section.socket_addr(key, errors).unwrap_or_else(|| {
+        default
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    })
+}
+
+fn read(table: &toml::Table, errors: &mut Errors) -> Config {
+    let mut root = Section::new(Some(table), "");
+
+    let mut listen_s = root.table("listen", errors);
+    let listen = ListenConfig {
+        addr: addr_or_default(&mut listen_s, "addr", defaults::LISTEN_ADDR, errors),
+        header_read_timeout: listen_s.duration(
+            "header_read_timeout",
+            defaults::HEADER_READ_TIMEOUT,
+            errors,
+        ),
+        http2_keep_alive_interval: listen_s.duration(
+            "http2_keep_alive_interval",
+            defaults::HTTP2_KEEP_ALIVE_INTERVAL,
+            errors,
+        ),
+        shutdown_grace: listen_s.duration("shutdown_grace", defaults::SHUTDOWN_GRACE, errors),
+    };
+    listen_s.finish(errors);
+
+    let admin = read_admin(&mut root, errors);
+    if admin.addr == listen.addr && admin.addr.port() != 0 {
+        errors.push(
+            "admin.addr",
+            format!("is the same address as listen.addr ({})", listen.addr),
+        );
+    }
+
+    let route = read_route(&mut root, errors);
+
+    let mut up = root.table("upstream", errors);
+    let upstream = UpstreamConfig {
+        connect_timeout: up.duration("connect_timeout", defaults::CONNECT_TIMEOUT, errors),
+        response_header_timeout: up.duration(
+            "response_header_timeout",
+            defaults::RESPONSE_HEADER_TIMEOUT,
+            errors,
+        ),
+        request_timeout: up.duration("request_timeout", defaults::REQUEST_TIMEOUT, errors),
+        body_idle_timeout: up.duration("body_idle_timeout", defaults::BODY_IDLE_TIMEOUT, errors),
+        pool_idle_timeout: up.duration("pool_idle_timeout", defaults::POOL_IDLE_TIMEOUT, errors),
+        pool_max_idle_per_host: up.u32_or(
+            "pool_max_idle_per_host",
+            defaults::POOL_MAX_IDLE_PER_HOST,
+            errors,
+        ),
+    };
+    if upstream.response_header_timeout > upstream.request_timeout {
+        errors.push(
+            up.path_of("response_header_timeout"),
+            "must not be longer than upstream.request_timeout",
+        );
+    }
+    up.finish(errors);
+
+    let mut lim = root.table("limits", errors);
+    let limits = LimitsConfig {
+        per_host_in_flight: lim.positive_u32(
+            "per_host_in_flight",
+            defaults::PER_HOST_IN_FLIGHT,
+            errors,
+        ),
+        global_in_flight: lim.positive_u32("global_in_flight", defaults::GLOBAL_IN_FLIGHT, errors),
+        retry_after: lim.duration("retry_after", defaults::RETRY_AFTER, errors),
+    };
+    lim.finish(errors);
+
+    let mut rt = root.table("retry", errors);
+    let retry = RetryConfig {
+        budget_ratio: rt.share("budget_ratio", defaults::RETRY_BUDGET_RATIO, errors),
+        budget_min: rt.u32_or("budget_min", defaults::RETRY_BUDGET_MIN, errors),
+        rescue_on_eject: rt.boolean("rescue_on_eject", true, errors),
+    };
+    rt.finish(errors);
+
+    let hosts = read_hosts(&mut root, errors);
+    let health = read_health(&mut root, errors);
+
+    let mut rl = root.table("reload", errors);
+    let reload = ReloadConfig {
+        watch: rl.boolean("watch", true, errors),
+        poll_interval: rl.duration("poll_interval", defaults::RELOAD_POLL_INTERVAL, errors),
+    };
+    rl.finish(errors);
+
+    root.finish(errors);
+    Config {
+        listen,
+        admin,
+        route,
+        upstream,
+        limits,
+        retry,
+        hosts,
+        health,
+        reload,
+    }
+}
+
+fn read_admin(root: &mut Section<'_>, errors: &mut Errors) -> AdminConfig {
+    let mut s = root.table("admin", errors);
+    let addr = addr_or_default(&mut s, "addr", defaults::ADMIN_ADDR, errors);
+    let literal = s.string("token", errors);
+    let env_name = s.string("token_env", errors);
+    let token = match (literal, env_name) {
+        (Some(_), Some(_)) => {
+            errors.push(
+                s.path_of("token_env"),
+                "set either admin.token or admin.token_env, not both",
+            );
+            None
+        }
+        (Some(t), None) if t.is_empty() => {
+            errors.push(s.path_of("token"), "must not be empty");
+            None
+        }
+        (Some(t), None) => Some(AdminToken::new(t)),
+        (None, Some(var)) => match std::env::var(var) {
+            Ok(t) if !t.is_empty() => Some(AdminToken::new(t)),
+            Ok(_) => {
+                errors.push(
+                    s.path_of("token_env"),
+                    format!("environment variable {var} is empty"),
+                );
+                None
+            }
+            Err(_) => {
+                errors.push(
+                    s.path_of("token_env"),
+                    format!("environment variable {var} is not set"),
+                );
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    let token_errored = literal.is_some() || env_name.is_some();
+    if token.is_none() && !token_errored && !addr.ip().is_loopback() {
+        errors.push(
+            s.path_of("token"),
+            format!("required when admin.addr ({addr}) is not a loopback address (set admin.token or admin.token_env)"),
+        );
+    }
+    s.finish(errors);
+    AdminConfig { addr, token }
+}
+
+fn read_route(root: &mut Section<'_>, errors: &mut Errors) -> RouteConfig {
+    let mut s = root.table("route", errors);
+    let key = match s.strings("key", errors) {
+        None => vec![
+            KeySource::Header(HeaderName::from_static("x-val")),
+            KeySource::PathSegment(1),
+        ],
+        Some(items) => {
+            if items.is_empty() {
+                errors.push(s.path_of("key"), "must name at least one key source");
+            }
+            items
+                .into_iter()
+                .filter_map(|(path, text)| match KeySource::parse(text) {
+                    Ok(k) => Some(k),
+                    Err(message) => {
+                        errors.push(path, message);
+                        None
+                    }
+                })
+                .collect()
+        }
+    };
+    let upstream_header = match s.string("upstream_header", errors) {
+        None => HeaderName::from_static(defaults::UPSTREAM_HEADER),
+        Some(text) => match HeaderName::try_from(text) {
+            Ok(h) if !crate::headers::is_hop_by_hop(&h) => h,
+            Ok(_) => {
+                errors.push(
+                    s.path_of("upstream_header"),
+                    "must not be a hop-by-hop header",
+                );
+                HeaderName::from_static(defaults::UPSTREAM_HEADER)
+            }
+            Err(_) => {
+                errors.push(
+                    s.path_of("upstream_header"),
+                    format!("`{text}` is not a valid header name"),
+                );
+                HeaderName::from_static(defaults::UPSTREAM_HEADER)
+            }
+        },
+    };
+    let bounded_load_factor = s.float("bounded_load_factor", defaults::BOUNDED_LOAD_FACTOR, errors);
+    if bounded_load_factor != 0.0 && bounded_load_factor < 1.0 {
+        errors.push(
+            s.path_of("bounded_load_factor"),
+            "must be 0 (off) or at least 1.0 (1.25 = a host may carry 25% more than the average)",
+        );
+    }
+    let bounded_load_floor = s.u32_or("bounded_load_floor", defaults::BOUNDED_LOAD_FLOOR, errors);
+    s.finish(errors);
+    RouteConfig {
+        key,
+        upstream_header,
+        bounded_load_factor,
+        bounded_load_floor,
+    }
+}
+
+fn read_hosts(root: &mut Section<'_>, errors: &mut Errors) -> Vec<HostConfig> {
+    let sections = root.tables("hosts", errors);
+    if sections.is_empty() {
+        errors.push("hosts", "at least one [[hosts]] entry is required");
+    }
+    let mut hosts: Vec<HostConfig> = Vec::with_capacity(sections.len());
+    for (i, mut s) in sections.into_iter().enumerate() {
+        let name = match s.string("name", errors) {
+            None => {
+                errors.push(s.path_of("name"), "is required");
+                None
+            }
+            Some(n) if n.trim().is_empty() => {
+                errors.push(s.path_of("name"), "must not be empty");
+                None
+            }
+            Some(n)
+                if n.chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == '/') =>
+            {
+                errors.push(
+                    s.path_of("name"),
+                    "must not contain whitespace, control characters or '/'",
+                );
+                None
+            }
+            Some(n) => Some(n.to_owned()),
+        };
+        let addr = s.socket_addr("addr", errors);
+        if !s.has("addr") {
+            errors.push(s.path_of("addr"), "is required");
+        }
+        let weight = s.positive_u32("weight", 1, errors);
+        if let Some(name) = &name {
+            if let Some(j) = hosts.iter().position(|h| &h.name == name) {
+                errors.push(
+                    s.path_of("name"),
+                    format!("duplicate host name `{name}` (also hosts[{j}])"),
+                );
+            }
+        }
+        if let Some(addr) = addr {
+            if let Some(j) = hosts.iter().position(|h| h.addr == addr) {
+                errors.push(
+                    s.path_of("addr"),
+                    format!("duplicate address {addr} (also hosts[{j}])"),
+                );
+            }
+            if addr.port() == 0 {
+                errors.push(s.path_of("addr"), "port must not be 0");
+            }
+        }
+        s.finish(errors);
+        // Keep indexes aligned for later duplicate messages even when this entry is broken.
+        hosts.push(HostConfig {
+            name: name.unwrap_or_else(|| format!("\u{0}invalid-{i}")),
+            addr: addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            weight,
+        });
+    }
+    hosts
+}
+
+fn read_health(root: &mut Section<'_>, errors: &mut Errors) -> HealthSettings {
+    let mut s = root.table("health", errors);
+    let mut a = s.table("active", errors);
+    let path = match a.string("path", errors) {
+        None => defaults::PROBE_PATH.to_owned(),
+        Some(p) if !p.starts_with('/') => {
+            errors.push(a.path_of("path"), "must start with '/'");
+            defaults::PROBE_PATH.to_owned()
+        }
+        Some(p) if p.parse::<http::uri::PathAndQuery>().is_err() => {
+            errors.push(
+                a.path_of("path"),
+                format!("`{p}` is not a valid request path"),
+            );
+            defaults::PROBE_PATH.to_owned()
+        }
+        Some(p) => p.to_owned(),
+    };
+    let interval = a.duration("interval", defaults::PROBE_INTERVAL, errors);
+    let timeout = a.duration("timeout", defaults::PROBE_TIMEOUT, errors);
+    if timeout >= interval {
+        errors.push(
+            a.path_of("timeout"),
+            format!(
+                "must be less than health.active.interval ({} >= {})",
+                humantime::format_duration(timeout),
+                humantime::format_duration(interval)
+            ),
+        );
+    }
+    a.finish(errors);
+    let passive = crate::config::passive::read(&mut s, errors);
+    s.finish(errors);
+    HealthSettings {
+        active: ActiveProbeConfig {
+            path,
+            interval,
+            timeout,
+        },
+        passive,
+    }
+}
+
+mod passive;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,68 @@
+//! The `[health]` keys that configure the health state machine (`health::HealthConfig`).
+
+use health::{HealthConfig, PanicPolicy};
+
+use super::reader::{Errors, Section};
+
+/// Reads every passive-health key of `[health]`, then lets the health crate check its rules.
+pub(super) fn read(s: &mut Section<'_>, errors: &mut Errors) -> HealthConfig {
+    let d = HealthConfig::default();
+    let panic_policy = match s.string("panic_policy", errors) {
+        None => d.panic_policy,
+        Some("fail_open") => PanicPolicy::FailOpen,
+        Some("fail_closed") => PanicPolicy::FailClosed,
+        Some(other) => {
+            errors.push(
+                s.path_of("panic_policy"),
+                format!("`{other}` is not a panic policy (use \"fail_open\" or \"fail_closed\")"),
+            );
+            d.panic_policy
+        }
+    };
+    let config = HealthConfig {
+        stuck_after: s.duration("stuck_after", d.stuck_after, errors),
+        exhausted_for: s.duration("exhausted_for", d.exhausted_for, errors),
+        consecutive_gateway_failures: s.positive_u32(
+            "consecutive_gateway_failures",
+            d.consecutive_gateway_failures,
+            errors,
+        ),
+        failure_rate: s.share("failure_rate", d.failure_rate, errors),
+        failure_rate_min_requests: s.positive_u32(
+            "failure_rate_min_requests",
+            d.failure_rate_min_requests,
+            errors,
+        ),
+        failure_rate_window: s.duration("failure_rate_window", d.failure_rate_window, errors),
+        hung_after: s.duration("hung_after", d.hung_after, errors),
+        hung_latency_multiple: s.positive_u32(
+            "hung_latency_multiple",
+            d.hung_latency_multiple,
+            errors,
+        ),
+        hung_min_in_flight: s.positive_u32("hung_min_in_flight", d.hung_min_in_flight, errors),
+        probe_failures: s.positive_u32("probe_failures", d.probe_failures, errors),
+        ejection_base: s.duration("ejection_base", d.ejection_base, errors),
+        ejection_max: s.duration("ejection_max", d.ejection_max, errors),
+        strike_decay: s.duration("strike_decay", d.strike_decay, errors),
+        max_ejected_share: s.share("max_ejected_share", d.max_ejected_share, errors),
+        panic_threshold: s.share("panic_threshold", d.panic_threshold, errors),
+        panic_policy,
+        probation_steps: s.positive_u32("probation_steps", d.probation_steps, errors),
+        probation_step: s.duration("probation_step", d.probation_step, errors),
+        probation_successes: s.positive_u32("probation_successes", d.probation_successes, errors),
+        probation_failures: s.positive_u32("probation_failures", d.probation_failures, errors),
+    };
+    if let Err(list) = config.validate() {
+        for e in list {
+            // Rules the reader already enforced (positive, 0..1) would repeat; report the rest.
+            let text = e.to_string();
+            let (field, rule) = text.split_once(": ").unwrap_or(("", text.as_str()));
+            let path = s.path_of(field);
+            if !errors.has_path(&path) {
+                errors.push(path, rule.to_owned());
+            }
+        }
+    }
+    config
+}

@@ -1,0 +1,256 @@
+use std::time::Duration;
+
+use super::*;
+
+const DESIGN_EXAMPLE: &str = r#"
+[listen]
+addr = "127.0.0.1:8080"
+
+[admin]
+addr = "127.0.0.1:9901"
+token = "change-me"
+
+[route]
+key = ["header:x-val", "host_label:web.example.com", "path_segment:1"]
+upstream_header = "x-ringward-host"
+
+[[hosts]]
+name = "host-a"
+addr = "127.0.0.1:9001"
+weight = 1
+
+[health.active]
+path = "/healthz"
+interval = "500ms"
+timeout = "250ms"
+"#;
+
+fn errors_of(text: &str) -> Vec<String> {
+    match Config::from_toml_str(text) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => e.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+fn has(errors: &[String], prefix: &str) -> bool {
+    errors.iter().any(|e| e.starts_with(prefix))
+}
+
+#[test]
+fn the_design_example_is_valid_and_defaults_fill_the_rest() {
+    let c = Config::from_toml_str(DESIGN_EXAMPLE).expect("valid");
+    assert_eq!(c.listen.addr, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(c.admin.token, Some(AdminToken::new("change-me")));
+    assert_eq!(c.route.key.len(), 3);
+    assert_eq!(c.route.upstream_header, "x-ringward-host");
+    assert_eq!(
+        c.hosts,
+        vec![HostConfig {
+            name: "host-a".into(),
+            addr: "127.0.0.1:9001".parse().unwrap(),
+            weight: 1
+        }]
+    );
+    assert_eq!(c.health.active.interval, Duration::from_millis(500));
+    assert_eq!(c.health.active.timeout, Duration::from_millis(250));
+    assert_eq!(c.upstream.connect_timeout, defaults::CONNECT_TIMEOUT);
+    assert_eq!(c.listen.header_read_timeout, defaults::HEADER_READ_TIMEOUT);
+    assert_eq!(c.limits.per_host_in_flight, defaults::PER_HOST_IN_FLIGHT);
+    assert!(c.reload.watch);
+    assert_eq!(c.health.passive, health::HealthConfig::default());
+}
+
+#[test]
+fn every_error_is_collected_with_its_key_path() {
+    let errors = errors_of(
+        r#"
+[listen]
+addr = "not-an-addr"
+header_read_timeout = "500"
+bogus = 1
+
+[admin]
+addr = "0.0.0.0:9901"
+
+[route]
+key = ["header:x-val", "cookie:v"]
+
+[limits]
+per_host_in_flight = 0
+global_in_flight = 0
+
+[[hosts]]
+name = "a"
+addr = "127.0.0.1:9001"
+
+[[hosts]]
+name = "b"
+addr = "127.0.0.1:9002"
+weight = 0
+
+[[hosts]]
+name = "a"
+addr = "127.0.0.1:9001"
+
+[[hosts]]
+name = ""
+addr = "localhost"
+
+[health]
+max_ejected_share = "150%"
+stuck_after = "0s"
+
+[health.active]
+interval = "200ms"
+timeout = "250ms"
+
+[surprise]
+x = 1
+"#,
+    );
+    for path in [
+        "listen.addr: ",
+        "listen.header_read_timeout: ",
+        "listen.bogus: unknown key",
+        "admin.token: required when admin.addr",
+        "route.key[1]: unknown key source",
+        "limits.per_host_in_flight: must be greater than 0",
+        "limits.global_in_flight: must be greater than 0",
+        "hosts[1].weight: must be greater than 0",
+        "hosts[2].name: duplicate host name `a`",
+        "hosts[2].addr: duplicate address",
+        "hosts[3].name: must not be empty",
+        "hosts[3].addr: `localhost` is not a socket address",
+        "health.max_ejected_share: must be between 0 and 1",
+        "health.stuck_after: must be greater than 0",
+        "health.active.timeout: must be less than health.active.interval",
+        "surprise: unknown key",
+    ] {
+        assert!(
+            has(&errors, path),
+            "missing `{path}` in:\n{}",
+            errors.join("\n")
+        );
+    }
+}
+
+#[test]
+fn wrong_types_name_the_expected_type() {
+    let errors = errors_of(
+        r#"
+listen = 5
+[[hosts]]
+name = 7
+addr = "127.0.0.1:9001"
+weight = "heavy"
+[health.active]
+interval = 500
+"#,
+    );
+    assert!(
+        has(&errors, "listen: expected a table, found integer"),
+        "{errors:?}"
+    );
+    assert!(
+        has(&errors, "hosts[0].name: expected a string"),
+        "{errors:?}"
+    );
+    assert!(
+        has(&errors, "hosts[0].weight: expected an integer"),
+        "{errors:?}"
+    );
+    assert!(
+        has(
+            &errors,
+            "health.active.interval: expected a duration string"
+        ),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn hosts_are_required() {
+    let errors = errors_of("[listen]\naddr = \"127.0.0.1:8080\"\n");
+    assert!(has(&errors, "hosts: at least one"), "{errors:?}");
+    let errors = errors_of("[[hosts]]\nname = \"a\"\n");
+    assert!(has(&errors, "hosts[0].addr: is required"), "{errors:?}");
+}
+
+#[test]
+fn invalid_toml_is_one_error_with_a_line() {
+    let errors = errors_of("[listen\naddr = 1");
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].starts_with("config (line 1): not valid TOML"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn admin_token_rules() {
+    let base = "[[hosts]]\nname = \"a\"\naddr = \"127.0.0.1:9001\"\n";
+    // Non-loopback with a token is fine.
+    let ok = format!("{base}[admin]\naddr = \"0.0.0.0:9901\"\ntoken = \"s3cret\"\n");
+    assert!(Config::from_toml_str(&ok).is_ok());
+    // Both forms at once, an empty token, a missing variable.
+    let both = format!("{base}[admin]\ntoken = \"x\"\ntoken_env = \"X\"\n");
+    assert!(has(&errors_of(&both), "admin.token_env: set either"));
+    let empty = format!("{base}[admin]\ntoken = \"\"\n");
+    assert!(has(&errors_of(&empty), "admin.token: must not be empty"));
+    let missing = format!("{base}[admin]\ntoken_env = \"RINGWARD_TEST_SURELY_UNSET_VAR\"\n");
+    assert!(has(
+        &errors_of(&missing),
+        "admin.token_env: environment variable"
+    ));
+    // Loopback without a token is allowed (mutations are then refused).
+    let c = Config::from_toml_str(base).expect("valid");
+    assert!(c.admin.token.is_none());
+    assert!(!format!("{:?}", Config::from_toml_str(&ok).unwrap().admin).contains("s3cret"));
+}
+
+#[test]
+fn shares_accept_numbers_and_percentages() {
+    let base = "[[hosts]]\nname = \"a\"\naddr = \"127.0.0.1:9001\"\n";
+    let c = Config::from_toml_str(&format!("{base}[retry]\nbudget_ratio = \"10%\"\n")).unwrap();
+    assert!((c.retry.budget_ratio - 0.1).abs() < 1e-9);
+    let c = Config::from_toml_str(&format!(
+        "{base}[health]\nmax_ejected_share = 0.5\npanic_policy = \"fail_closed\"\n"
+    ))
+    .unwrap();
+    assert!((c.health.passive.max_ejected_share - 0.5).abs() < 1e-9);
+    assert_eq!(
+        c.health.passive.panic_policy,
+        health::PanicPolicy::FailClosed
+    );
+    let errors = errors_of(&format!("{base}[retry]\nbudget_ratio = 1.5\n"));
+    assert!(has(&errors, "retry.budget_ratio: must be between 0 and 1"));
+    let errors = errors_of(&format!("{base}[health]\npanic_policy = \"maybe\"\n"));
+    assert!(has(&errors, "health.panic_policy:"));
+}
+
+#[test]
+fn health_crate_rules_are_reported_under_health() {
+    let base = "[[hosts]]\nname = \"a\"\naddr = \"127.0.0.1:9001\"\n";
+    let errors = errors_of(&format!(
+        "{base}[health]\nejection_base = \"10s\"\nejection_max = \"1s\"\n"
+    ));
+    assert!(
+        has(
+            &errors,
+            "health.ejection_max: must be at least ejection_base"
+        ),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn for_hosts_is_ready_to_run() {
+    let c = Config::for_hosts(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        &[("h".into(), "127.0.0.1:9".parse().unwrap())],
+    );
+    assert_eq!(c.hosts.len(), 1);
+    assert!(c.admin.token.is_none());
+    assert!(!c.reload.watch);
+}

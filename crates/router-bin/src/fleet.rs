@@ -1,0 +1,163 @@
+//! A ring generation: the ring, the per-host facts the proxy needs (name, address, metrics
+//! handle, stable health key) indexed by `HostId`, and the in-flight counters. Rebuilt only
+//! when membership or weights change; admission changes only publish a new [`Published`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use http::HeaderValue;
+use http::uri::Authority;
+use router_core::{Admission, HostId, HostSpec, Ring, Snapshot};
+
+use crate::config::{ConfigErrors, HostConfig};
+use crate::inflight::Loads;
+use crate::metrics::{HostMetrics, Metrics};
+
+/// A host's key in the health state machine: stable for a name across reloads (HostIds are not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostKey(pub u32);
+
+/// Hands out a stable [`HostKey`] per host name, never reusing one.
+#[derive(Debug, Default)]
+pub struct HostKeys(Mutex<HashMap<String, HostKey>>);
+
+impl HostKeys {
+    /// The key of `name`, created on first use.
+    pub fn key(&self, name: &str) -> HostKey {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let next = HostKey(u32::try_from(map.len()).unwrap_or(u32::MAX));
+        *map.entry(name.to_owned()).or_insert(next)
+    }
+}
+
+/// What the proxy knows about one host of a ring generation.
+#[derive(Debug)]
+pub struct FleetHost {
+    /// The configured name.
+    pub name: String,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its ring weight.
+    pub weight: u32,
+    /// `ip:port`, for upstream URIs.
+    pub authority: Authority,
+    /// Its key in the health state machine.
+    pub key: HostKey,
+    /// Its metrics handle.
+    pub metrics: Arc<HostMetrics>,
+    /// Its name as a header value (for the upstream header; built once).
+    pub header_value: HeaderValue,
+}
+
+/// One ring generation.
+#[derive(Debug)]
+pub struct Fleet {
+    /// The ring.
+    pub ring: Arc<Ring>,
+    /// Hosts by `HostId::index()`.
+    pub hosts: Vec<FleetHost>,
+    /// In-flight counters of these hosts.
+    pub loads: Arc<Loads>,
+}
+
+impl Fleet {
+    /// Builds the ring and host table for `hosts`.
+    ///
+    /// # Errors
+    /// The ring refuses the hosts (validation should have caught it).
+    pub fn build(
+        hosts: &[HostConfig],
+        per_host_cap: u32,
+        keys: &HostKeys,
+        metrics: &Metrics,
+        base: Instant,
+    ) -> Result<Fleet, ConfigErrors> {
+        let ring = Ring::try_new(hosts.iter().map(|h| HostSpec {
+            name: h.name.clone(),
+            weight: h.weight,
+        }))
+        .map_err(|e| ConfigErrors::single("hosts", e.to_string()))?;
+        let mut table = Vec::with_capacity(ring.len());
+        for i in 0..ring.len() {
+            let spec = ring.host(HostId(u32::try_from(i).unwrap_or(u32::MAX)));
+            let Some(host) = hosts.iter().find(|h| h.name == spec.name) else {
+                return Err(ConfigErrors::single(
+                    "hosts",
+                    format!("ring lost host {}", spec.name),
+                ));
+            };
+            let authority = Authority::try_from(host.addr.to_string())
+                .map_err(|e| ConfigErrors::single("hosts", e.to_string()))?;
+            let header_value = HeaderValue::from_str(&host.name).map_err(|_| {
+                ConfigErrors::single(
+                    "hosts",
+                    format!("host name {} is not a valid header value", host.name),
+                )
+            })?;
+            table.push(FleetHost {
+                header_value,
+                name: host.name.clone(),
+                addr: host.addr,
+                weight: host.weight,
+                authority,
+                key: keys.key(&host.name),
+                metrics: metrics.host(&host.name),
+            });
+        }
+        let loads = Arc::new(Loads::new(table.len(), per_host_cap, base));
+        Ok(Fleet {
+            ring: Arc::new(ring),
+            hosts: table,
+            loads,
+        })
+    }
+
+    /// The host with this id.
+    pub fn host(&self, id: HostId) -> &FleetHost {
+        &self.hosts[id.index()]
+    }
+
+    /// The id of the host named `name`.
+    pub fn id_of(&self, name: &str) -> Option<HostId> {
+        self.ring.host_id(name)
+    }
+
+    /// The id of the host with health key `key`.
+    pub fn id_of_key(&self, key: HostKey) -> Option<HostId> {
+        self.hosts
+            .iter()
+            .position(|h| h.key == key)
+            .and_then(|i| u32::try_from(i).ok())
+            .map(HostId)
+    }
+}
+
+/// What the request path reads, published atomically: the routing snapshot, the fleet it
+/// refers to, and each host's probation share.
+#[derive(Debug)]
+pub struct Published {
+    /// The router-core snapshot (ring + admission + generation).
+    pub snapshot: Snapshot,
+    /// The ring generation the snapshot's HostIds index into.
+    pub fleet: Arc<Fleet>,
+    /// Per host (by HostId index): the share of its own keys it takes (1.0 = all; probation ramps).
+    pub admit_share: Vec<f64>,
+}
+
+impl Published {
+    /// Everything open, for a fleet nobody has judged yet.
+    pub fn open(fleet: Arc<Fleet>, generation: u64) -> Published {
+        let n = fleet.hosts.len();
+        Published {
+            snapshot: Snapshot::new(
+                Arc::clone(&fleet.ring),
+                vec![Admission::Open; n],
+                generation,
+            ),
+            fleet,
+            admit_share: vec![1.0; n],
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! The request path: extract the key, route through the published snapshot, take in-flight
+//! permits (or answer 503 at once), forward with timeouts, retry only when safe, rescue
+//! requests stuck on a host that gets ejected, record the outcome, stream the response back.
+
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use http::header::{HOST, HeaderValue};
+use http::request::Parts;
+use http::{Request, Response, Uri, Version};
+use http_body::Body as _;
+use hyper::body::Incoming;
+use router_core::{Admission, HostId, InFlight, KeyHash, SkipReason};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::body::{self, ProxyBody, TimedBody};
+use crate::client::classify;
+use crate::config::Config;
+use crate::error::ProxyError;
+use crate::fleet::{HostKey, Published};
+use crate::headers::{add_forwarded, strip_hop_by_hop};
+use crate::health_task::HealthEvent;
+use crate::inflight::{GlobalPermit, HostPermit, Loads};
+use crate::key::extract_key;
+use crate::retry::is_idempotent;
+use crate::shared::Shared;
+
+/// Most hosts one request may try (connect failures, a reset retry, rescues).
+const MAX_ATTEMPTS: usize = 8;
+
+/// Handles one client request. Never fails: errors become contract-3 responses.
+pub async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<ProxyBody> {
+    let started = Instant::now();
+    let config = shared.config.load_full();
+    let Some(key) = extract_key(&config.route.key, &req).map(|k| k.into_owned()) else {
+        shared
+            .metrics
+            .counters
+            .rejected_no_key
+            .fetch_add(1, Ordering::Relaxed);
+        let tried = config
+            .route
+            .key
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let resp = ProxyError::NoKey { tried }
+            .response(None, None, config.limits.retry_after)
+            .map(body::full);
+        shared
+            .metrics
+            .unrouted
+            .record(resp.status(), started.elapsed());
+        return resp;
+    };
+    let mut ctx = Ctx {
+        shared: &shared,
+        config: &config,
+        key: &key,
+        started,
+    };
+    if shared.is_shutting_down() {
+        return ctx.fail(ProxyError::ShuttingDown, None);
+    }
+    let budget = shared.budget.load_full();
+    budget.deposit();
+    let Some(global) = shared.global.try_acquire() else {
+        shared
+            .metrics
+            .counters
+            .rejected_capacity
+            .fetch_add(1, Ordering::Relaxed);
+        return ctx.fail(ProxyError::AtCapacity, None);
+    };
+
+    let (mut parts, body) = req.into_parts();
+    let original_host = parts.headers.get(HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    strip_hop_by_hop(&mut parts.headers);
+    add_forwarded(
+        &mut parts.headers,
+        remote,
+        original_host.as_ref().and_then(|h| h.to_str().ok()),
+    );
+    if let Some(h) = original_host {
+        parts.headers.insert(HOST, h);
+    }
+
+    let deadline = started + config.upstream.request_timeout;
+    let idempotent = is_idempotent(&parts.method);
+    // A body that is known to be empty can be sent again; a streamed one only once.
+    let replayable = body.is_end_stream();
+    let mut streamed: Option<ProxyBody> = (!replayable).then(|| {
+        body::boxed(TimedBody::<_, ()>::new(
+            body,
+            config.upstream.body_idle_timeout,
+            deadline,
+            None,
+        ))
+    });
+    let hash = KeyHash::of(key.as_bytes());
+    let mut generation = shared.generation.subscribe();
+    let mut excluded = Excluded::default();
+    let mut reset_retried = false;
+    let mut last_error: Option<(ProxyError, String)> = None;
+    let bounded = config.bounded_loads();
+
+    for _ in 0..MAX_ATTEMPTS {
+        let published = shared.published.load_full();
+        let Some(id) = choose(&published, hash, &excluded, &bounded) else {
+            break;
+        };
+        let fleet = &published.fleet;
+        let host = fleet.host(id);
+        let Some(permit) = fleet.loads.try_acquire(id, shared.now()) else {
+            // Raced to its cap between the walk and the permit: try the next preference.
+            excluded.push(id);
+            continue;
+        };
+        let upstream_body = match streamed.take() {
+            Some(b) => b,
+            None if replayable => body::empty(),
+            // The streamed body went to an earlier attempt.
+            None => break,
+        };
+        let upstream = build_request(&parts, &host.authority, upstream_body);
+        let attempt_started = Instant::now();
+        let header_deadline =
+            (attempt_started + config.upstream.response_header_timeout).min(deadline);
+        let rescuable = config.retry.rescue_on_eject && idempotent && replayable;
+        let client = shared.client.load_full();
+        let exchange = exchange(
+            &shared,
+            client.request(upstream),
+            header_deadline,
+            rescuable.then_some((host.key, &mut generation)),
+        )
+        .await;
+        match exchange {
+            Exchange::Response(resp) => {
+                let latency = attempt_started.elapsed();
+                let outcome = if resp.status().is_server_error() {
+                    health::Outcome::ServerError { latency }
+                } else {
+                    health::Outcome::Success { latency }
+                };
+                shared.send_event(HealthEvent::Outcome {
+                    host: host.key,
+                    outcome,
+                });
+                return ctx.respond(resp, &published, id, (permit, global), deadline);
+            }
+            Exchange::Failed(err) => {
+                let (error, failure) = classify(&err);
+                tracing::debug!(host = %host.name, key = %key, error = %err, "upstream failed");
+                shared.send_event(HealthEvent::Outcome {
+                    host: host.key,
+                    outcome: health::Outcome::GatewayFailure(failure),
+                });
+                drop(permit);
+                let retry = if error.nothing_sent() {
+                    // Nothing reached the host: any method may go to the next preference,
+                    // as long as the body can still be sent.
+                    replayable
+                } else if matches!(error, ProxyError::Reset)
+                    && idempotent
+                    && replayable
+                    && !reset_retried
+                {
+                    reset_retried = true;
+                    true
+                } else {
+                    false
+                };
+                if retry && budget.try_withdraw() {
+                    shared
+                        .metrics
+                        .counters
+                        .retries
+                        .fetch_add(1, Ordering::Relaxed);
+                    excluded.push(id);
+                    last_error = Some((error, host.name.clone()));
+                    continue;
+                }
+                if retry {
+                    shared
+                        .metrics
+                        .counters
+                        .retries_refused
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                return ctx.fail(error, Some(&host.name));
+            }
+            Exchange::TimedOut => {
+                shared.send_event(HealthEvent::Outcome {
+                    host: host.key,
+                    outcome: health::Outcome::Timeout {
+                        elapsed: attempt_started.elapsed(),
+                    },
+                });
+                return ctx.fail(ProxyError::Timeout, Some(&host.name));
+            }
+            Exchange::Rescued => {
+                shared
+                    .metrics
+                    .counters
+                    .rescues
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(host = %host.name, key = %key, "host ejected while the request waited; re-sending");
+                excluded.push(id);
+                last_error = Some((ProxyError::Timeout, host.name.clone()));
+                continue;
+            }
+        }
+    }
+    if let Some((error, host)) = last_error {
+        return ctx.fail(error, Some(&host));
+    }
+    // No host: say whether it is capacity (try again soon) or eligibility.
+    let published = shared.published.load_full();
+    let explain = published.snapshot.explain(
+        hash,
+        &Excluding {
+            loads: &published.fleet.loads,
+            excluded: &excluded,
+        },
+        &bounded,
+    );
+    let capacity = !explain.walk.is_empty()
+        && explain.walk.iter().any(|s| {
+            matches!(
+                s.skipped,
+                Some(SkipReason::AtCapacity) | Some(SkipReason::OverBalance)
+            )
+        });
+    if capacity {
+        shared
+            .metrics
+            .counters
+            .rejected_capacity
+            .fetch_add(1, Ordering::Relaxed);
+        ctx.fail(ProxyError::AtCapacity, None)
+    } else {
+        shared
+            .metrics
+            .counters
+            .rejected_no_host
+            .fetch_add(1, Ordering::Relaxed);
+        ctx.fail(ProxyError::NoEligibleHost, None)
+    }
+}
+
+/// Per-request context for building responses.
+struct Ctx<'a> {
+    shared: &'a Shared,
+    config: &'a Config,
+    key: &'a str,
+    started: Instant,
+}
+
+impl Ctx<'_> {
+    fn fail(&mut self, error: ProxyError, host: Option<&str>) -> Response<ProxyBody> {
+        let mut resp: Response<ProxyBody> = error
+            .response(Some(self.key), host, self.config.limits.retry_after)
+            .map(body::full);
+        let elapsed = self.started.elapsed();
+        match host {
+            Some(name) => {
+                if let Ok(v) = HeaderValue::from_str(name) {
+                    resp.headers_mut()
+                        .insert(self.config.route.upstream_header.clone(), v);
+                }
+                self.shared
+                    .metrics
+                    .host(name)
+                    .record(resp.status(), elapsed);
+            }
+            None => self.shared.metrics.unrouted.record(resp.status(), elapsed),
+        }
+        resp
+    }
+
+    fn respond(
+        &mut self,
+        resp: Response<Incoming>,
+        published: &Published,
+        id: HostId,
+        permits: (HostPermit, GlobalPermit),
+        deadline: Instant,
+    ) -> Response<ProxyBody> {
+        let host = published.fleet.host(id);
+        let (mut parts, body) = resp.into_parts();
+        if let Some(value) = parts.headers.remove(health::ORCA_HEADER) {
+            if let Ok(Some(pool)) = health::parse_orca_header(value.as_bytes()) {
+                self.shared.send_event(HealthEvent::Report {
+                    host: host.key,
+                    report: health::HealthReport {
+                        status: None,
+                        pool: Some(pool),
+                    },
+                });
+            }
+        }
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.insert(
+            self.config.route.upstream_header.clone(),
+            host.header_value.clone(),
+        );
+        host.metrics.record(parts.status, self.started.elapsed());
+        let body = TimedBody::new(
+            body,
+            self.config.upstream.body_idle_timeout,
+            deadline,
+            Some(permits),
+        );
+        Response::from_parts(parts, body::boxed(body))
+    }
+}
+
+/// How one attempt ended.
+enum Exchange {
+    Response(Response<Incoming>),
+    Failed(hyper_util::client::legacy::Error),
+    TimedOut,
+    Rescued,
+}
+
+/// Waits for the response head, the deadline, or (when rescuable) the host's ejection.
+async fn exchange<F>(
+    shared: &Shared,
+    send: F,
+    header_deadline: Instant,
+    rescue: Option<(HostKey, &mut watch::Receiver<u64>)>,
+) -> Exchange
+where
+    F: Future<Output = Result<Response<Incoming>, hyper_util::client::legacy::Error>>,
+{
+    let mut send = pin!(send);
+    let mut sleep = pin!(tokio::time::sleep_until(header_deadline));
+    if let Some((key, rx)) = rescue {
+        loop {
+            tokio::select! {
+                biased;
+                r = &mut send => return finish(r),
+                () = &mut sleep => return Exchange::TimedOut,
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    if is_ejected(&shared.published.load(), key) {
+                        if shared.budget.load().try_withdraw() {
+                            return Exchange::Rescued;
+                        }
+                        shared.metrics.counters.retries_refused.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    tokio::select! {
+        biased;
+        r = &mut send => finish(r),
+        () = &mut sleep => Exchange::TimedOut,
+    }
+}
+
+fn finish(r: Result<Response<Incoming>, hyper_util::client::legacy::Error>) -> Exchange {
+    match r {
+        Ok(resp) => Exchange::Response(resp),
+        Err(e) => Exchange::Failed(e),
+    }
+}
+
+/// True when the snapshot has `key`'s host ejected.
+fn is_ejected(published: &Published, key: HostKey) -> bool {
+    published.fleet.id_of_key(key).is_some_and(|id| {
+        matches!(
+            published.snapshot.admission(id),
+            Admission::Closed(SkipReason::Ejected)
+        )
+    })
+}
+
+/// The upstream request for one attempt: origin-form path, HTTP/1.1 to the host.
+fn build_request(
+    parts: &Parts,
+    authority: &http::uri::Authority,
+    body: ProxyBody,
+) -> Request<ProxyBody> {
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri = Uri::builder()
+        .scheme("http")
+        .authority(authority.clone())
+        .path_and_query(path)
+        .build()
+        .unwrap_or_else(|_| Uri::from_static("/"));
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_11;
+    *req.headers_mut() = parts.headers.clone();
+    req
+}
+
+/// Picks the key's host: the snapshot's walk, minus hosts already tried, honouring the
+/// probation ramp (a host in probation takes only its admitted share of its own keys).
+fn choose(
+    published: &Published,
+    hash: KeyHash,
+    excluded: &Excluded,
+    bounded: &router_core::BoundedLoads,
+) -> Option<HostId> {
+    let mut skip = excluded.clone();
+    for _ in 0..=published.fleet.hosts.len() {
+        let loads = Excluding {
+            loads: &published.fleet.loads,
+            excluded: &skip,
+        };
+        let id = published.snapshot.route(hash, &loads, bounded)?;
+        let share = published
+            .admit_share
+            .get(id.index())
+            .copied()
+            .unwrap_or(1.0);
+        if share >= 1.0 || ((hash.0 % 1000) as f64) < share * 1000.0 {
+            return Some(id);
+        }
+        if !skip.push(id) {
+            return None;
+        }
+    }
+    None
+}
+
+/// Hosts a request must not use again (a small fixed set: no allocation).
+#[derive(Debug, Clone, Default)]
+struct Excluded {
+    ids: [Option<HostId>; MAX_ATTEMPTS * 2],
+}
+
+impl Excluded {
+    fn push(&mut self, id: HostId) -> bool {
+        if self.contains(id) {
+            return true;
+        }
+        match self.ids.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => {
+                *slot = Some(id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn contains(&self, id: HostId) -> bool {
+        self.ids.contains(&Some(id))
+    }
+}
+
+/// The real loads, with excluded hosts looking full (so the walk skips them).
+struct Excluding<'a> {
+    loads: &'a Loads,
+    excluded: &'a Excluded,
+}
+
+impl InFlight for Excluding<'_> {
+    fn in_flight(&self, host: HostId) -> u32 {
+        self.loads.in_flight(host)
+    }
+
+    fn total(&self) -> u64 {
+        self.loads.total()
+    }
+
+    fn hard_limit(&self, host: HostId) -> Option<u32> {
+        if self.excluded.contains(host) {
+            Some(0)
+        } else {
+            self.loads.hard_limit(host)
+        }
+    }
+}

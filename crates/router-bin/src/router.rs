@@ -1,0 +1,270 @@
+//! A running router: the proxy listener, the admin listener, the health task and the prober,
+//! sharing one [`Shared`]. Started with [`Router::start`], reconfigured with [`Router::reload`],
+//! stopped with [`Router::shutdown`].
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use hyper::service::service_fn;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::clock::{Clock, TokioClock};
+use crate::config::{Config, ConfigErrors};
+use crate::error::StartError;
+use crate::fleet::{Fleet, HostKeys, Published};
+use crate::health_task::{Control, EVENT_QUEUE, HealthTask, admissions};
+use crate::inflight::GlobalLoad;
+use crate::metrics::Metrics;
+use crate::retry::RetryBudget;
+use crate::shared::Shared;
+use crate::{admin, client, probe, proxy, server};
+
+/// A running router.
+pub struct Router {
+    shared: Arc<Shared>,
+    listen_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("listen_addr", &self.listen_addr)
+            .field("admin_addr", &self.admin_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { what, addr, source })
+}
+
+impl Router {
+    /// Binds both listeners and starts every task.
+    ///
+    /// # Errors
+    /// A listener cannot bind (the error names it and its address).
+    pub async fn start(config: Config) -> Result<Router, StartError> {
+        Router::start_with_clock(config, Arc::new(TokioClock)).await
+    }
+
+    /// [`Router::start`] with an injected clock.
+    ///
+    /// # Errors
+    /// As [`Router::start`].
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Router, StartError> {
+        let listener = bind("listen", config.listen.addr).await?;
+        let admin_listener = bind("admin", config.admin.addr).await?;
+        let listen_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            what: "listen",
+            addr: config.listen.addr,
+            source,
+        })?;
+        let admin_addr = admin_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                what: "admin",
+                addr: config.admin.addr,
+                source,
+            })?;
+
+        let metrics = Metrics::default();
+        let keys = HostKeys::default();
+        let global = Arc::new(GlobalLoad::new(config.limits.global_in_flight));
+        let fleet = Arc::new(Fleet::build(
+            &config.hosts,
+            config.limits.per_host_in_flight,
+            &keys,
+            &metrics,
+            clock.now(),
+        )?);
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let upstream = client::build(&config.upstream);
+        let passive = config.health.passive.clone();
+        let listen_cfg = config.listen.clone();
+        let shared = Arc::new(Shared::new(
+            config, fleet, global, upstream, metrics, keys, events_tx, control_tx, clock,
+        ));
+        let (shutdown, _) = watch::channel(false);
+
+        let mut background = Vec::new();
+        let task = HealthTask::new(Arc::clone(&shared), passive);
+        background.push(tokio::spawn(task.run(events_rx, control_rx)));
+        background.push(tokio::spawn(probe::run(
+            Arc::clone(&shared),
+            shutdown.subscribe(),
+        )));
+
+        let mut servers = Vec::new();
+        let proxy_shared = Arc::clone(&shared);
+        servers.push(tokio::spawn(server::serve(
+            listener,
+            server::builder(&listen_cfg),
+            move |remote| {
+                let shared = Arc::clone(&proxy_shared);
+                service_fn(move |req| {
+                    let shared = Arc::clone(&shared);
+                    async move { Ok::<_, Infallible>(proxy::handle(shared, req, remote).await) }
+                })
+            },
+            shutdown.subscribe(),
+            listen_cfg.shutdown_grace,
+            "listen",
+        )));
+        let admin_shared = Arc::clone(&shared);
+        servers.push(tokio::spawn(server::serve(
+            admin_listener,
+            server::builder(&listen_cfg),
+            move |_remote| {
+                let shared = Arc::clone(&admin_shared);
+                service_fn(move |req| {
+                    let shared = Arc::clone(&shared);
+                    async move { Ok::<_, Infallible>(admin::handle(shared, req).await) }
+                })
+            },
+            shutdown.subscribe(),
+            listen_cfg.shutdown_grace,
+            "admin",
+        )));
+        info!(%listen_addr, %admin_addr, hosts = shared.fleet.load().hosts.len(), "ringward started");
+        Ok(Router {
+            shared,
+            listen_addr,
+            admin_addr,
+            shutdown,
+            servers,
+            background,
+        })
+    }
+
+    /// Where clients connect.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
+
+    /// Where the admin API listens.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Applies a new config (what SIGHUP and a file change call). In-flight requests keep
+    /// their host; a membership change rebuilds the ring, keeping surviving hosts' health.
+    /// Listener addresses and health state-machine settings apply only after a restart.
+    ///
+    /// # Errors
+    /// The new config cannot be applied; the old one keeps serving.
+    pub fn reload(&self, config: Config) -> Result<(), ConfigErrors> {
+        apply(&self.shared, config)
+    }
+
+    /// Watches `path` (modification time, every `reload.poll_interval`, when `reload.watch`)
+    /// and reloads on SIGHUP (Unix); a bad file is refused with its errors logged.
+    pub fn watch_config(&self, path: PathBuf) {
+        let shared = Arc::clone(&self.shared);
+        let shutdown = self.shutdown.subscribe();
+        let handle = tokio::spawn(crate::reload::watch(shared, path, shutdown));
+        // Detached on purpose: it ends when shutdown flips.
+        drop(handle);
+    }
+
+    /// Stops accepting, lets in-flight requests finish within `listen.shutdown_grace`, then
+    /// stops the background tasks.
+    pub async fn shutdown(self) {
+        self.shared.shutting_down.store(true, Ordering::Relaxed);
+        let _ = self.shutdown.send(true);
+        for s in self.servers {
+            if let Err(e) = s.await {
+                if e.is_panic() {
+                    std::panic::resume_unwind(e.into_panic());
+                }
+            }
+        }
+        for b in self.background {
+            b.abort();
+            let _ = b.await;
+        }
+        info!("ringward stopped");
+    }
+}
+
+/// Applies `config` to a running router.
+pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigErrors> {
+    let old = shared.config.load_full();
+    if config.listen.addr != old.listen.addr || config.admin.addr != old.admin.addr {
+        warn!("listen.addr / admin.addr changes apply only after a restart");
+    }
+    let hosts_changed = config.hosts != old.hosts
+        || config.limits.per_host_in_flight != old.limits.per_host_in_flight;
+    if hosts_changed {
+        let fleet = Arc::new(Fleet::build(
+            &config.hosts,
+            config.limits.per_host_in_flight,
+            &shared.keys,
+            &shared.metrics,
+            shared.now(),
+        )?);
+        {
+            let _lock = shared.publish_lock();
+            // Publish the new ring at once, carrying over the admission of surviving hosts;
+            // the health task then adopts the fleet and refines it.
+            let view = shared.view.load();
+            let (admission, share) = admissions(&fleet, &view.snapshot);
+            let generation = shared.published.load().snapshot.generation() + 1;
+            shared.fleet.store(Arc::clone(&fleet));
+            shared.published.store(Arc::new(Published {
+                snapshot: router_core::Snapshot::new(
+                    Arc::clone(&fleet.ring),
+                    admission,
+                    generation,
+                ),
+                fleet,
+                admit_share: share,
+            }));
+            shared.generation.send_replace(generation);
+        }
+        let _ = shared.control.send(Control::FleetChanged);
+    }
+    if config.upstream.connect_timeout != old.upstream.connect_timeout
+        || config.upstream.pool_idle_timeout != old.upstream.pool_idle_timeout
+        || config.upstream.pool_max_idle_per_host != old.upstream.pool_max_idle_per_host
+    {
+        shared
+            .client
+            .store(Arc::new(client::build(&config.upstream)));
+    }
+    if config.retry.budget_ratio != old.retry.budget_ratio
+        || config.retry.budget_min != old.retry.budget_min
+    {
+        shared.budget.store(Arc::new(RetryBudget::new(
+            config.retry.budget_ratio,
+            config.retry.budget_min,
+        )));
+    }
+    shared.global.set_cap(config.limits.global_in_flight);
+    let _ = shared
+        .control
+        .send(Control::Config(config.health.passive.clone()));
+    shared.config.store(Arc::new(config));
+    shared
+        .metrics
+        .counters
+        .reloads
+        .fetch_add(1, Ordering::Relaxed);
+    info!(hosts_changed, "config reloaded");
+    Ok(())
+}

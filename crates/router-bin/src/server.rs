@@ -1,0 +1,86 @@
+//! Serving a listener with hyper-util's auto builder (HTTP/1.1 and h2c), a timer so the
+//! header-read timeout works (without one, slowloris holds connections forever), and
+//! graceful shutdown: stop accepting, let in-flight exchanges finish within a grace period.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::Service;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::body::ProxyBody;
+use crate::config::ListenConfig;
+
+/// A connection builder with the listener's timeouts.
+pub fn builder(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(listen.header_read_timeout)
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(listen.http2_keep_alive_interval)
+        .keep_alive_timeout(listen.http2_keep_alive_interval);
+    b
+}
+
+/// Accepts connections until `shutdown` flips, then drains them for at most `grace`.
+pub async fn serve<M, S>(
+    listener: TcpListener,
+    builder: auto::Builder<TokioExecutor>,
+    make_service: M,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+    what: &'static str,
+) where
+    M: Fn(SocketAddr) -> S,
+    S: Service<Request<Incoming>, Response = Response<ProxyBody>, Error = Infallible>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, remote)) => {
+                    let _ = stream.set_nodelay(true);
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), make_service(remote))
+                        .into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            debug!(%remote, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off briefly instead of spinning.
+                    warn!(listener = what, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        warn!(
+            listener = what,
+            "connections still open after the shutdown grace period; closing them"
+        );
+    }
+}

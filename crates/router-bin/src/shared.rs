@@ -1,0 +1,112 @@
+//! State shared by the proxy, the admin API, the health task and the prober.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{mpsc, watch};
+
+use crate::client::UpstreamClient;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::fleet::{Fleet, HostKeys, Published};
+use crate::health_task::{Control, HealthEvent, HealthView};
+use crate::inflight::GlobalLoad;
+use crate::metrics::Metrics;
+use crate::retry::RetryBudget;
+
+/// Everything the router's tasks share. Read paths are lock-free (`ArcSwap`, atomics).
+pub struct Shared {
+    /// The current config.
+    pub config: ArcSwap<Config>,
+    /// The current ring generation (reload replaces it; the health task adopts it).
+    pub fleet: ArcSwap<Fleet>,
+    /// What the request path routes by.
+    pub published: ArcSwap<Published>,
+    /// The latest health state, for admin and metrics.
+    pub view: ArcSwap<HealthView>,
+    /// Bumped on every new snapshot; in-flight requests watch it to be rescued on ejection.
+    pub generation: watch::Sender<u64>,
+    /// Router-wide in-flight count and cap.
+    pub global: Arc<GlobalLoad>,
+    /// The retry budget.
+    pub budget: ArcSwap<RetryBudget>,
+    /// The pooled upstream client.
+    pub client: ArcSwap<UpstreamClient>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Outcomes and reports to the health task (bounded; never awaited on the request path).
+    pub events: mpsc::Sender<HealthEvent>,
+    /// Control messages to the health task.
+    pub control: mpsc::UnboundedSender<Control>,
+    /// Stable health keys per host name.
+    pub keys: HostKeys,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Set once shutdown begins (new requests get 503, readiness fails).
+    pub shutting_down: AtomicBool,
+    /// Serialises snapshot publication between reloads and the health task.
+    publish: Mutex<()>,
+}
+
+impl Shared {
+    /// Assembles the shared state.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Config,
+        fleet: Arc<Fleet>,
+        global: Arc<GlobalLoad>,
+        client: UpstreamClient,
+        metrics: Metrics,
+        keys: HostKeys,
+        events: mpsc::Sender<HealthEvent>,
+        control: mpsc::UnboundedSender<Control>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let now = clock.now();
+        let budget = RetryBudget::new(config.retry.budget_ratio, config.retry.budget_min);
+        Shared {
+            published: ArcSwap::from_pointee(Published::open(Arc::clone(&fleet), 0)),
+            fleet: ArcSwap::new(fleet),
+            config: ArcSwap::from_pointee(config),
+            view: ArcSwap::from_pointee(HealthView::empty(now)),
+            generation: watch::Sender::new(0),
+            global,
+            budget: ArcSwap::from_pointee(budget),
+            client: ArcSwap::from_pointee(client),
+            metrics,
+            events,
+            control,
+            keys,
+            clock,
+            shutting_down: AtomicBool::new(false),
+            publish: Mutex::new(()),
+        }
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// Sends a health event without waiting; a full queue drops it (and counts the drop).
+    pub fn send_event(&self, event: HealthEvent) {
+        if self.events.try_send(event).is_err() {
+            self.metrics
+                .counters
+                .health_events_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// True once shutdown began.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Held while publishing a snapshot (never across an await).
+    pub fn publish_lock(&self) -> MutexGuard<'_, ()> {
+        self.publish.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

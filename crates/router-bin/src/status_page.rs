@@ -1,0 +1,86 @@
+//! `/` on the admin listener: one HTML page a person reads at a glance (hosts, states, pool
+//! figures, in flight, probe age). No scripts; it refreshes itself every two seconds.
+
+use std::fmt::Write as _;
+
+use router_core::{Admission, HostId};
+
+use crate::shared::Shared;
+
+/// Renders the status page.
+pub fn render(shared: &Shared) -> String {
+    let published = shared.published.load();
+    let view = shared.view.load();
+    let now = shared.now();
+    let fleet = &published.fleet;
+    let mut rows = String::new();
+    let mut eligible = 0;
+    for (i, h) in fleet.hosts.iter().enumerate() {
+        let health = view.host(h.key);
+        let state = health.map_or("healthy", |s| s.state.as_str());
+        let admission = published.snapshot.admission(HostId(i as u32));
+        if !matches!(admission, Admission::Closed(_)) {
+            eligible += 1;
+        }
+        let reason = health.and_then(|s| s.reason).map_or("", |r| r.as_str());
+        let since = health.map_or(0.0, |s| {
+            now.saturating_duration_since(s.since).as_secs_f64()
+        });
+        let (in_flight, oldest) = fleet.loads.oldest(i, now);
+        let pool = health.and_then(|s| s.pool).map_or("-".to_owned(), |p| {
+            format!(
+                "{}/{} in use, {} waiting, oldest {:.1}s",
+                p.in_use,
+                p.max,
+                p.waiting,
+                p.oldest_checkout.as_secs_f64()
+            )
+        });
+        let probe = health
+            .and_then(|s| s.last_probe)
+            .map_or("never".to_owned(), |t| {
+                format!("{:.1}s ago", now.saturating_duration_since(t).as_secs_f64())
+            });
+        let _ = write!(
+            rows,
+            "<tr class=\"{state}\"><td>{name}</td><td>{addr}</td><td>{weight}</td><td><b>{state}</b></td><td>{reason}</td>\
+             <td>{since:.1}s</td><td>{in_flight}{oldest}</td><td>{pool}</td><td>{probe}</td></tr>\n",
+            name = html(&h.name),
+            addr = h.addr,
+            weight = h.weight,
+            oldest = oldest.map_or(String::new(), |d| format!(
+                " (oldest {:.1}s)",
+                d.as_secs_f64()
+            )),
+        );
+    }
+    let panic = if view.snapshot.panic.is_some() {
+        "<p class=\"ejected\"><b>PANIC MODE</b>: too few healthy hosts; health verdicts suspended by policy.</p>"
+    } else {
+        ""
+    };
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">\
+<title>ringward</title><style>\
+body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}\
+.healthy td:nth-child(4){{color:#070}}.degraded td:nth-child(4),.probation td:nth-child(4){{color:#a60}}\
+.ejected td:nth-child(4),.ejected{{color:#b00}}.draining td:nth-child(4){{color:#555}}\
+</style></head><body><h1>ringward</h1>\
+<p>{eligible} of {total} hosts eligible &middot; {in_flight} requests in flight &middot; snapshot generation {generation}</p>{panic}\
+<table><tr><th>host</th><th>address</th><th>weight</th><th>state</th><th>reason</th><th>for</th><th>in flight</th><th>DB pool</th><th>last probe</th></tr>\n{rows}</table>\
+<p><a href=\"/admin/hosts\">/admin/hosts</a> &middot; <a href=\"/metrics\">/metrics</a> &middot; <a href=\"/admin/route?key=example\">/admin/route?key=</a></p>\
+</body></html>\n",
+        total = fleet.hosts.len(),
+        in_flight = shared.global.count(),
+        generation = published.snapshot.generation(),
+    )
+}
+
+/// Escapes text for HTML.
+fn html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
