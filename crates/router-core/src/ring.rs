@@ -5,10 +5,10 @@
 //!    result never depends on the order hosts were listed in.
 //! 2. Each host places `points_per_weight x weight` vnode points on a 64-bit
 //!    circle (a SplitMix64 stream seeded with the XXH3 hash of its name).
-//! 3. The circle is cut into `M` equal slots (a power of two). A slot's natural
+//! 3. The circle is cut into `M = 2^20` equal slots. A slot's natural
 //!    owner is the host of the first point at or after the slot's start.
 //! 4. Slots are filled in order, each by its natural owner unless that host
-//!    already holds `ceil(1.05 x M x weight / total_weight)` slots, in which
+//!    already holds `ceil(1.06 x M x weight / total_weight)` slots, in which
 //!    case the slot jumps to the natural owner of a pseudo-random other slot
 //!    ("consistent hashing with bounded loads", applied once, at build time).
 //!
@@ -22,18 +22,16 @@ use crate::walk::Candidates;
 /// The most hosts one ring holds: host ids are stored in 16 bits.
 pub const MAX_HOSTS: usize = u16::MAX as usize;
 
-/// Target table slots per host (rounded up to a power of two in total).
-const SLOTS_PER_HOST: usize = 1024;
-/// Smallest table.
-const MIN_SLOTS: usize = 1 << 10;
-/// Largest table: 2^20 slots of 2 bytes is 2 MiB.
-const MAX_SLOTS: usize = 1 << 20;
+/// Table slots: 2^20 slots of 2 bytes is 2 MiB. Fixed, whatever the host
+/// count: a table size that followed the host count would reshuffle slots
+/// each time it doubled.
+const SLOTS: usize = 1 << 20;
 /// Vnode points per unit of weight; more points, less natural imbalance.
-const POINTS_PER_WEIGHT: u64 = 1536;
+const POINTS_PER_WEIGHT: u64 = 2048;
 /// Build-time budget of vnode points; beyond it points per weight halve.
 const MAX_POINTS: u64 = 1 << 21;
-/// The slot cap is `ceil(CAP_NUM / CAP_DEN x quota)`: 1.05 x the exact share.
-const CAP_NUM: u128 = 105;
+/// The slot cap is `ceil(CAP_NUM / CAP_DEN x quota)`: 1.06 x the exact share.
+const CAP_NUM: u128 = 106;
 const CAP_DEN: u128 = 100;
 /// Pseudo-random jumps tried for an overflowing slot before a linear scan.
 const MAX_JUMPS: u64 = 64;
@@ -49,7 +47,7 @@ pub struct Ring {
     hosts: Box<[HostSpec]>,
     /// Slot -> host id.
     table: Box<[u16]>,
-    /// `64 - log2(table.len())`: a hash's top bits select its slot.
+    /// `64 - log2(table.len())`: a hash's top 20 bits select its slot.
     shift: u32,
 }
 
@@ -81,11 +79,8 @@ impl Ring {
                 name: w[0].name.clone(),
             });
         }
-        let slots = (SLOTS_PER_HOST * hosts.len())
-            .next_power_of_two()
-            .clamp(MIN_SLOTS, MAX_SLOTS);
-        let shift = 64 - slots.trailing_zeros();
-        let table = build_table(&hosts, slots, shift);
+        let shift = 64 - SLOTS.trailing_zeros();
+        let table = build_table(&hosts, SLOTS, shift);
         Ok(Ring {
             hosts: hosts.into_boxed_slice(),
             table,
@@ -168,7 +163,7 @@ impl Ring {
     /// The host of the slot a 64-bit hash falls in.
     #[inline]
     pub(crate) fn slot_host(&self, hash: u64) -> u16 {
-        // `shift` is at least 44, so the index is below `table.len()`.
+        // `shift` is 44, so the index is below `table.len()`.
         self.table[(hash >> self.shift) as usize]
     }
 }
@@ -183,16 +178,18 @@ fn build_table(hosts: &[HostSpec], slots: usize, shift: u32) -> Box<[u16]> {
         per_weight /= 2;
     }
 
-    // The first point in each slot: position with its low 16 bits replaced by
-    // the host id (ties between hosts resolve by id, deterministically).
-    const EMPTY: u64 = u64::MAX;
+    // The first point in each slot, as the point's offset within the slot
+    // (its next 16 bits) above the host id: the smallest packed value is the
+    // first point, and ties resolve by host id, deterministically.
+    const EMPTY: u32 = u32::MAX;
     let mut first = vec![EMPTY; slots];
     for (id, host) in hosts.iter().enumerate() {
         let seed = host_seed(&host.name);
         let points = per_weight * u64::from(host.weight);
         for j in 0..points {
             let pos = stream(seed, j);
-            let packed = (pos & !0xFFFF) | id as u64;
+            let offset = ((pos >> (shift - 16)) & 0xFFFF) as u32;
+            let packed = (offset << 16) | id as u32;
             let slot = &mut first[(pos >> shift) as usize];
             if packed < *slot {
                 *slot = packed;
@@ -213,7 +210,7 @@ fn build_table(hosts: &[HostSpec], slots: usize, shift: u32) -> Box<[u16]> {
     }
     drop(first);
 
-    // Bounded loads on slots: no host holds more than 1.05 x its exact quota.
+    // Bounded loads on slots: no host holds more than 1.06 x its exact quota.
     let caps: Vec<u32> = hosts
         .iter()
         .map(|h| {
@@ -293,7 +290,7 @@ mod tests {
         for (id, h) in ring.hosts() {
             let quota = ring.slots() as f64 * f64::from(h.weight) / total_weight;
             let share = f64::from(counts[id.index()]) / quota;
-            assert!(share <= 1.051, "{} holds {share:.3} of its quota", h.name);
+            assert!(share <= 1.061, "{} holds {share:.3} of its quota", h.name);
             assert!(share >= 0.80, "{} holds {share:.3} of its quota", h.name);
         }
     }
