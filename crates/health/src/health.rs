@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use crate::active::ProbeTracker;
 use crate::config::{HealthConfig, PanicPolicy};
 use crate::outcome::{OperatorCommand, Outcome, ProbeResult};
-use crate::passive::{Passive, ewma, tick};
+use crate::passive::{Passive, bucket_nanos, ewma, tick};
 use crate::pool::PoolTracker;
 use crate::report::HealthReport;
 use crate::snapshot::{HealthSnapshot, HostHealth};
@@ -94,6 +94,8 @@ pub struct Health<K> {
     epoch: Option<Instant>,
     /// Latency EWMA of every success in the fleet, in microseconds (0 = none yet).
     fleet_latency_us: f64,
+    /// Failure-window bucket width, precomputed for the hot path.
+    bucket_nanos: u64,
 }
 
 impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
@@ -101,6 +103,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
     /// with [`HealthConfig::validate`] (or use [`Health::try_new`]).
     pub fn new(config: HealthConfig) -> Self {
         Health {
+            bucket_nanos: bucket_nanos(config.failure_rate_window),
             config,
             slots: Vec::new(),
             epoch: None,
@@ -170,7 +173,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
             self.fleet_latency_us = ewma(self.fleet_latency_us, latency, FLEET_ALPHA);
         }
         let i = self.index(host)?;
-        let tick = tick(epoch, now, self.config.failure_rate_window);
+        let tick = tick(epoch, now, self.bucket_nanos);
         let slot = &mut self.slots[i];
         if matches!(
             slot.state,
@@ -323,10 +326,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
         self.slots
             .iter()
             .filter_map(|slot| {
-                let hung = || {
-                    let threshold = slot.passive.hung_threshold(self.fleet_latency_us, config);
-                    slot.passive.hung_deadline(threshold, config)
-                };
+                let hung = || slot.passive.hung_deadline(self.fleet_latency_us, config);
                 match slot.state {
                     HostState::Ejected { until, .. } => Some(until),
                     HostState::Draining { .. } => None,
@@ -460,8 +460,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
         ) {
             return None;
         }
-        let threshold = slot.passive.hung_threshold(self.fleet_latency_us, config);
-        slot.passive.judge_hung(now, threshold, config);
+        slot.passive.judge_hung(now, self.fleet_latency_us, config);
         let stuck = slot.pool.stuck;
         match (slot.state, slot.sick_reason(config)) {
             (state, Some(reason)) => {

@@ -69,15 +69,26 @@ pub(crate) struct Passive {
     pub(crate) latency_us: f64,
 }
 
-/// The tick of `now` for a window of `window` split into `BUCKETS`.
-pub(crate) fn tick(epoch: Instant, now: Instant, window: Duration) -> u64 {
-    let width = (window.as_micros() as u64 / BUCKETS as u64).max(1);
-    now.saturating_duration_since(epoch).as_micros() as u64 / width
+/// The width of one bucket of `window`, in nanoseconds (at least 1).
+pub(crate) fn bucket_nanos(window: Duration) -> u64 {
+    (nanos(window) / BUCKETS as u64).max(1)
+}
+
+/// The tick of `now`, counting buckets of `bucket_nanos` from `epoch`.
+pub(crate) fn tick(epoch: Instant, now: Instant, bucket_nanos: u64) -> u64 {
+    nanos(now.saturating_duration_since(epoch)) / bucket_nanos
+}
+
+/// Nanoseconds in 64 bits (585 years), avoiding `as_nanos`'s 128-bit arithmetic.
+fn nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 /// Folds one sample into an EWMA held in microseconds.
 pub(crate) fn ewma(current: f64, sample: Duration, alpha: f64) -> f64 {
-    let sample = sample.as_micros() as f64;
+    let sample = sample.as_secs_f64() * 1e6;
     if current == 0.0 {
         sample.max(1.0)
     } else {
@@ -141,7 +152,7 @@ impl Passive {
     /// When the host would become hung if nothing else is heard from it (None: it cannot).
     pub(crate) fn hung_deadline(
         &self,
-        threshold: Duration,
+        fleet_latency_us: f64,
         config: &HealthConfig,
     ) -> Option<Instant> {
         let seen = self.in_flight?;
@@ -152,6 +163,8 @@ impl Passive {
         if self.last_outcome.is_some_and(|t| t > seen.at) {
             return None;
         }
+        // Only now the (floating-point) threshold: the checks above settle the hot path.
+        let threshold = self.hung_threshold(fleet_latency_us, config);
         let aged = seen.at + threshold.saturating_sub(seen.oldest);
         let quiet = self.last_completion.map_or(aged, |c| c + threshold);
         Some(aged.max(quiet))
@@ -159,12 +172,17 @@ impl Passive {
 
     /// Re-judges hung at `now`: enough requests in flight, the oldest older than the
     /// threshold, and no completion for a whole threshold.
-    pub(crate) fn judge_hung(&mut self, now: Instant, threshold: Duration, config: &HealthConfig) {
+    pub(crate) fn judge_hung(
+        &mut self,
+        now: Instant,
+        fleet_latency_us: f64,
+        config: &HealthConfig,
+    ) {
         if self.hung {
             return;
         }
         self.hung = self
-            .hung_deadline(threshold, config)
+            .hung_deadline(fleet_latency_us, config)
             .is_some_and(|deadline| deadline <= now);
     }
 
@@ -224,7 +242,7 @@ mod tests {
         let config = HealthConfig::default();
         let t0 = crate::test_origin();
         let ms = |n| t0 + Duration::from_millis(n);
-        let threshold = Duration::from_millis(500);
+        let fleet = 20_000.0; // 20 ms: the threshold is the 500 ms floor
         let mut p = Passive::default();
         p.record(
             Outcome::Success {
@@ -235,13 +253,13 @@ mod tests {
             &config,
         );
         p.see_in_flight(1, Some(Duration::from_millis(900)), ms(1000));
-        p.judge_hung(ms(1000), threshold, &config);
+        p.judge_hung(ms(1000), fleet, &config);
         assert!(!p.hung, "one request is not enough");
         p.see_in_flight(3, Some(Duration::from_millis(300)), ms(1000));
-        assert_eq!(p.hung_deadline(threshold, &config), Some(ms(1200)));
-        p.judge_hung(ms(1199), threshold, &config);
+        assert_eq!(p.hung_deadline(fleet, &config), Some(ms(1200)));
+        p.judge_hung(ms(1199), fleet, &config);
         assert!(!p.hung);
-        p.judge_hung(ms(1200), threshold, &config);
+        p.judge_hung(ms(1200), fleet, &config);
         assert!(p.hung);
         p.record(
             Outcome::Success {
