@@ -130,6 +130,8 @@ impl Passive {
 
     /// Notes the in-flight figures reported by the shell.
     pub(crate) fn see_in_flight(&mut self, count: u32, oldest: Option<Duration>, now: Instant) {
+        // Hung is a judgement of the latest figures: re-judged from these.
+        self.hung = false;
         self.in_flight = match (count, oldest) {
             (0, _) | (_, None) => None,
             (count, Some(oldest)) => Some(InFlightSeen {
@@ -270,5 +272,11 @@ mod tests {
             &config,
         );
         assert!(!p.hung, "a completion proves it is not hung");
+        p.see_in_flight(3, Some(Duration::from_millis(900)), ms(2000));
+        p.judge_hung(ms(2000), fleet, &config);
+        assert!(p.hung);
+        p.see_in_flight(0, None, ms(2100));
+        p.judge_hung(ms(2100), fleet, &config);
+        assert!(!p.hung, "nothing in flight is nothing hung");
     }
 }
