@@ -466,6 +466,10 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
             (state, Some(reason)) => {
                 if self.health_ejected(Some(i)) < config.max_ejected(self.slots.len()) {
                     Some(self.eject(i, reason, now))
+                } else if matches!(state, HostState::Probation { .. }) {
+                    // Held back by the cap: it keeps its small share and does not advance
+                    // (advancing needs no detector firing); ejected once a place frees.
+                    None
                 } else if matches!(state, HostState::Degraded { reason: r, capped: true, .. } if r == reason)
                 {
                     None
