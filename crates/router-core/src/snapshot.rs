@@ -96,6 +96,15 @@ impl Snapshot {
         loads: &impl InFlight,
         bounded: &BoundedLoads,
     ) -> Option<HostId> {
+        // Fast path, the same decision as the walk's first step: the key's own
+        // host is open, under its hard limit and under the floor.
+        let own = self.ring.primary(hash);
+        if let Admission::Open = self.admission[own.index()] {
+            let n = loads.in_flight(own);
+            if n < bounded.floor && loads.hard_limit(own).is_none_or(|limit| n < limit) {
+                return Some(own);
+            }
+        }
         self.decide(hash, loads, bounded, &mut Quiet)
     }
 

@@ -15,7 +15,7 @@ const SCAN_SALT: u64 = 0x5CA7_5CA7_5CA7_5CA7;
 ///
 /// Rank 0 is `table[slot(h)]`; rank `i` probes `table[slot(rehash(h, i))]`
 /// skipping hosts already yielded, so each rank is a weight-proportional draw
-/// among the hosts not yet seen. After [`SEEN`] hosts (or [`MAX_PROBES`]
+/// among the hosts not yet seen. After 8 distinct hosts (or 24
 /// probes) a scan over all host ids from a hash-derived offset yields the
 /// rest, so every host appears exactly once. The walk is a pure function of
 /// the key and the ring: skipping ineligible hosts at lookup therefore moves
