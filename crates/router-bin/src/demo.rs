@@ -1,1 +1,233 @@
-//! `ringward demo`: the router in front of three simulated hosts. (Owned by the lead; being built: issue 6.)
+//! `ringward demo`: the router on 127.0.0.1:8080 (admin on :9901) in front of
+//! three simulated hosts, nothing to configure. It prints how to use it, then
+//! walks through the incident once by itself: a Val stays on its host, moves
+//! within a second of that host's DB pool deadlocking, and comes back when
+//! the pool is released.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::Full;
+use simhost::{SimConfig, SimHost};
+use tokio::time::Instant;
+
+use crate::replay::fetch::{self, Fetched};
+use crate::{Config, Router};
+
+/// The header the demo's router names the chosen host in.
+const UPSTREAM_HEADER: &str = "x-ringward-host";
+/// The Val the tour follows.
+const TOUR_VAL: &str = "alice-hello";
+/// How long the tour waits for each step before it says the step failed.
+const STEP_DEADLINE: Duration = Duration::from_secs(15);
+
+/// `ringward demo`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// The router's address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The admin API's address.
+    #[arg(long, default_value = "127.0.0.1:9901")]
+    pub admin: SocketAddr,
+    /// DB pool size of each simulated host.
+    #[arg(long, default_value_t = 10)]
+    pub pool: u32,
+    /// Skip the guided walk through the incident; just serve.
+    #[arg(long)]
+    pub no_tour: bool,
+    /// Exit after the tour instead of serving until Ctrl-C.
+    #[arg(long)]
+    pub exit_after_tour: bool,
+}
+
+/// Runs the demo until Ctrl-C (or, with `--exit-after-tour`, until the tour ends).
+///
+/// # Errors
+/// A port that is taken, a host that cannot start, or a tour step that does
+/// not happen within its deadline.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let mut fleet = Vec::new();
+    for name in ["host-a", "host-b", "host-c"] {
+        let config = SimConfig {
+            name: name.to_owned(),
+            pool_size: args.pool,
+            ..SimConfig::default()
+        };
+        let host = SimHost::start(SocketAddr::from(([127, 0, 0, 1], 0)), config)
+            .await
+            .with_context(|| format!("starting simulated host {name}"))?;
+        fleet.push(host);
+    }
+    let named: Vec<(String, SocketAddr)> = fleet
+        .iter()
+        .map(|h| (h.name().to_owned(), h.addr()))
+        .collect();
+    let router = Router::start(Config::for_hosts(args.listen, args.admin, &named))
+        .await
+        .with_context(|| {
+            format!(
+                "starting the router on {} (admin {})",
+                args.listen, args.admin
+            )
+        })?;
+    let (listen, admin) = (router.listen_addr(), router.admin_addr());
+
+    println!("Ringward demo: router http://{listen}  admin http://{admin}");
+    for host in &fleet {
+        println!(
+            "  simulated host {} on http://{} (DB pool of {})",
+            host.name(),
+            host.addr(),
+            args.pool
+        );
+    }
+    let owner = owner_of(&fleet, &named, TOUR_VAL);
+    println!();
+    println!("Route a Val (the chosen host is in the {UPSTREAM_HEADER} header):");
+    println!("  curl -si -H 'x-val: {TOUR_VAL}' http://{listen}/ | grep -i {UPSTREAM_HEADER}");
+    println!("Why that host:   curl -s 'http://{admin}/admin/route?key={TOUR_VAL}'");
+    println!("Status page:     http://{admin}/");
+    println!("Deadlock {}'s DB pool (the incident):", owner.name());
+    println!(
+        "  curl -s -X POST http://{}/_sim/fault -d '{{\"deadlock\": {}}}'",
+        owner.addr(),
+        args.pool
+    );
+    println!(
+        "Release it:      curl -s -X POST http://{}/_sim/release",
+        owner.addr()
+    );
+    println!();
+
+    let outcome = if args.no_tour {
+        Ok(())
+    } else {
+        tour(listen, admin, owner, args.pool).await
+    };
+    if let Err(error) = &outcome {
+        println!("tour: {error:#}");
+    }
+    if !args.exit_after_tour {
+        println!("Serving until Ctrl-C.");
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+    }
+    router.shutdown().await;
+    for host in fleet {
+        host.shutdown().await;
+    }
+    outcome
+}
+
+/// The host the ring places `key` on while every host is healthy.
+fn owner_of<'f>(fleet: &'f [SimHost], named: &[(String, SocketAddr)], key: &str) -> &'f SimHost {
+    let ring = router_core::Ring::try_new(named.iter().map(|(name, _)| router_core::HostSpec {
+        name: name.clone(),
+        weight: 1,
+    }))
+    .expect("three distinct hosts of weight 1 make a ring");
+    let first = ring
+        .candidates(router_core::KeyHash::of(key.as_bytes()))
+        .next()
+        .map(|id| ring.host(id).name.as_str());
+    fleet
+        .iter()
+        .find(|h| Some(h.name()) == first)
+        .unwrap_or(&fleet[0])
+}
+
+/// The guided walk: stay, move on deadlock, return on release.
+async fn tour(
+    listen: SocketAddr,
+    admin: SocketAddr,
+    owner: &SimHost,
+    pool: u32,
+) -> anyhow::Result<()> {
+    println!("Tour: following Val '{TOUR_VAL}'.");
+    let mut hosts = Vec::new();
+    for _ in 0..5 {
+        hosts.push(route(listen).await?);
+    }
+    let home = hosts[0].clone();
+    let same = hosts.iter().filter(|h| **h == home).count();
+    println!("  1. 5 requests: {same} of 5 served by {home} (affinity keeps the worker warm)");
+
+    owner.faults().deadlock(pool);
+    let exhausted = Instant::now();
+    println!(
+        "  2. {}'s DB pool deadlocked: {pool} of {pool} connections stuck, never returned",
+        owner.name()
+    );
+    let moved_to = wait_for_host(listen, exhausted, |h| h != home).await?;
+    println!(
+        "  3. '{TOUR_VAL}' now served by {moved_to}, {:.2} s after the pool filled",
+        exhausted.elapsed().as_secs_f64()
+    );
+    if let Ok(explain) = fetch::get(admin, &format!("/admin/route?key={TOUR_VAL}")).await {
+        println!(
+            "     /admin/route: {}",
+            String::from_utf8_lossy(&explain.body).trim()
+        );
+    }
+
+    owner.faults().release();
+    let released = Instant::now();
+    println!("  4. {}'s pool released", owner.name());
+    let back = wait_for_host(listen, released, |h| h == home).await?;
+    println!(
+        "  5. '{TOUR_VAL}' back on {back}, {:.2} s after the release (probation passed)",
+        released.elapsed().as_secs_f64()
+    );
+    println!();
+    Ok(())
+}
+
+/// Sends requests for the tour's Val every 100 ms (each on its own task, so a
+/// request stuck on the sick host does not hold up the next) until one is
+/// served by a host that `wanted` accepts.
+async fn wait_for_host(
+    listen: SocketAddr,
+    since: Instant,
+    wanted: impl Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(64);
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    let deadline = since + STEP_DEADLINE;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    if let Ok(host) = route(listen).await {
+                        let _ = tx.send(host).await;
+                    }
+                });
+            }
+            Some(host) = rx.recv() => if wanted(&host) { return Ok(host) },
+            _ = tokio::time::sleep_until(deadline) => {
+                anyhow::bail!("no request was served as expected within {STEP_DEADLINE:?}")
+            }
+        }
+    }
+}
+
+/// One request for the tour's Val; the host that served it.
+async fn route(listen: SocketAddr) -> anyhow::Result<String> {
+    let request = http::Request::get("/v/alice-hello/run")
+        .header(http::header::HOST, listen.to_string())
+        .header("x-val", TOUR_VAL)
+        .body(Full::<Bytes>::default())?;
+    let Fetched {
+        status, headers, ..
+    } = fetch::fetch(listen, request, STEP_DEADLINE).await?;
+    anyhow::ensure!(status.is_success(), "the router answered {status}");
+    headers
+        .get(UPSTREAM_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("the response has no {UPSTREAM_HEADER} header"))
+}

@@ -1,1 +1,0 @@
-//! `ringward replay`: the incident replay benchmark. (Owned by the lead; being built: issue 6.)

@@ -1,0 +1,425 @@
+//! `ringward replay`: the post-mortem, replayed on loopback and measured.
+//!
+//! A fleet of simhosts takes open-loop load over many Vals with Zipf
+//! popularity. Part-way through, the pool of the host that serves the most
+//! popular Val deadlocks (every slot taken, never returned), as in the
+//! incident; later the fault is cleared. The same scenario runs twice: once
+//! behind Ringward with its defaults, once behind a baseline that behaves as
+//! the post-mortem's system did ([`baseline`]), or once behind any external
+//! HTTP proxy. The report says how fast the sick host was ejected, how many
+//! requests failed or hung, and whether exactly the moved Vals came back.
+
+mod baseline;
+mod chart;
+pub(crate) mod fetch;
+mod load;
+mod report;
+mod zipf;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use simhost::{SimConfig, SimHost};
+use tokio::time::Instant;
+
+use crate::{Config, Router};
+use load::{LoadPlan, Sample};
+pub use report::{RunReport, Second};
+use report::{Timeline, Watched};
+
+/// `ringward replay`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// Simulated hosts in the fleet.
+    #[arg(long, default_value_t = 5)]
+    pub hosts: usize,
+    /// DB pool size of each host.
+    #[arg(long, default_value_t = 10)]
+    pub pool: u32,
+    /// Service time of one Val request (a pool connection is held this long).
+    #[arg(long, default_value = "5ms", value_parser = humantime::parse_duration)]
+    pub service_time: Duration,
+    /// Distinct Vals.
+    #[arg(long, default_value_t = 500)]
+    pub vals: u32,
+    /// Zipf exponent of Val popularity.
+    #[arg(long, default_value_t = 1.0)]
+    pub zipf: f64,
+    /// Offered load, requests per second (open loop).
+    #[arg(long, default_value_t = 300)]
+    pub rate: u32,
+    /// How long each run sends requests.
+    #[arg(long, default_value = "24s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// When the sick host's pool deadlocks.
+    #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
+    pub fault_at: Duration,
+    /// When the deadlocked connections are released.
+    #[arg(long, default_value = "13s", value_parser = humantime::parse_duration)]
+    pub clear_at: Duration,
+    /// Seed of the request sequence (both runs send the same requests).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// A short setting for CI: 3 hosts, 150 req/s, 12 s per run.
+    #[arg(long)]
+    pub quick: bool,
+    /// Measure an external router at this address instead of Ringward and the
+    /// baseline. Its hosts must be the simhosts this starts on
+    /// `--host-base-port`, `+1`, ... (named host-0, host-1, ...).
+    #[arg(long)]
+    pub router: Option<SocketAddr>,
+    /// First port of the simhosts (0 = ephemeral ports).
+    #[arg(long, default_value_t = 0)]
+    pub host_base_port: u16,
+    /// Where the report (report.json, chart.svg) is written.
+    #[arg(long, default_value = "replay-report")]
+    pub out: PathBuf,
+}
+
+/// One scenario, as the runs share it.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Simulated hosts.
+    pub hosts: usize,
+    /// Pool size per host.
+    pub pool: u32,
+    /// Service time per request.
+    pub service_time: Duration,
+    /// The load.
+    plan: LoadPlan,
+    /// When the pool deadlocks.
+    pub fault_at: Duration,
+    /// When it is released.
+    pub clear_at: Duration,
+    /// First simhost port (0: ephemeral).
+    pub host_base_port: u16,
+}
+
+impl Scenario {
+    /// The scenario `args` describe.
+    pub fn from_args(args: &ReplayArgs) -> anyhow::Result<Self> {
+        let mut s = Scenario {
+            hosts: args.hosts,
+            pool: args.pool,
+            service_time: args.service_time,
+            plan: LoadPlan {
+                rate: args.rate,
+                duration: args.duration,
+                vals: args.vals,
+                zipf: args.zipf,
+                seed: args.seed,
+                drain: Duration::from_secs(2),
+            },
+            fault_at: args.fault_at,
+            clear_at: args.clear_at,
+            host_base_port: args.host_base_port,
+        };
+        if args.quick {
+            s.hosts = 3;
+            s.plan.rate = 150;
+            s.plan.vals = 200;
+            s.plan.duration = Duration::from_secs(12);
+            s.fault_at = Duration::from_secs(3);
+            s.clear_at = Duration::from_secs(6);
+        }
+        anyhow::ensure!(
+            s.hosts >= 2,
+            "--hosts: at least 2, so a sick host's Vals have somewhere to go"
+        );
+        anyhow::ensure!(s.plan.rate > 0, "--rate: must be greater than 0");
+        anyhow::ensure!(
+            s.fault_at < s.clear_at && s.clear_at < s.plan.duration,
+            "--fault-at < --clear-at < --duration must hold"
+        );
+        Ok(s)
+    }
+
+    /// The built-in default scenario, shortened (for tests).
+    pub fn short() -> Self {
+        let args = <ReplayArgs as clap::FromArgMatches>::from_arg_matches(
+            &<ReplayArgs as clap::Args>::augment_args(clap::Command::new("replay"))
+                .get_matches_from(["replay", "--quick"]),
+        )
+        .expect("the built-in flags parse");
+        Self::from_args(&args).expect("the quick scenario is valid")
+    }
+}
+
+/// Which router a run goes through.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// Ringward with its default settings.
+    Ringward,
+    /// A router that behaves as the post-mortem's system did.
+    Baseline,
+    /// Any HTTP proxy at this address, already configured with the simhosts.
+    External(SocketAddr),
+}
+
+/// Runs `scenario` once through `target` and measures it.
+pub async fn run_scenario(scenario: &Scenario, target: Target) -> anyhow::Result<RunReport> {
+    let mut fleet = Vec::with_capacity(scenario.hosts);
+    for i in 0..scenario.hosts {
+        let port = if scenario.host_base_port == 0 {
+            0
+        } else {
+            scenario.host_base_port + i as u16
+        };
+        let config = SimConfig {
+            name: format!("host-{i}"),
+            pool_size: scenario.pool,
+            service_time: simhost::ServiceTime::Fixed(scenario.service_time),
+            ..SimConfig::default()
+        };
+        let host = SimHost::start(SocketAddr::from(([127, 0, 0, 1], port)), config)
+            .await
+            .with_context(|| format!("starting simhost host-{i} on port {port}"))?;
+        fleet.push(host);
+    }
+    let named: Vec<(String, SocketAddr)> = fleet
+        .iter()
+        .map(|h| (h.name().to_owned(), h.addr()))
+        .collect();
+
+    let (name, addr, admin, timeout, router, baseline) = match target {
+        Target::Ringward => {
+            let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+            let config = Config::for_hosts(loopback, loopback, &named);
+            let timeout = config.request_timeout();
+            let router = Router::start(config).await?;
+            (
+                "ringward",
+                router.listen_addr(),
+                Some(router.admin_addr()),
+                timeout,
+                Some(router),
+                None,
+            )
+        }
+        Target::Baseline => {
+            let baseline = baseline::Baseline::start(&named).await?;
+            // The baseline has no timeout; judge it against Ringward's default.
+            let timeout = Config::for_hosts(named[0].1, named[0].1, &named).request_timeout();
+            (
+                "baseline",
+                baseline.addr(),
+                None,
+                timeout,
+                None,
+                Some(baseline),
+            )
+        }
+        Target::External(addr) => {
+            let timeout = Config::for_hosts(addr, addr, &named).request_timeout();
+            ("external", addr, None, timeout, None, None)
+        }
+    };
+
+    let start = Instant::now();
+    let load = tokio::spawn({
+        let plan = scenario.plan.clone();
+        async move { load::run_load(addr, &plan, start).await }
+    });
+
+    // The fault: deadlock the pool of the host that serves the most popular Val.
+    tokio::time::sleep_until(start + scenario.fault_at).await;
+    let sick = sick_host(&fleet, &named, admin).await;
+    let sick_name = fleet[sick].name().to_owned();
+    fleet[sick].faults().deadlock(scenario.pool);
+    let watch = tokio::spawn(watch_sick(
+        fleet[sick].stats_handle(),
+        admin,
+        sick_name.clone(),
+        start,
+        start + scenario.plan.duration,
+    ));
+    tokio::time::sleep_until(start + scenario.clear_at).await;
+    fleet[sick].faults().release();
+
+    let samples: Vec<Sample> = load.await.context("the load generator panicked")?;
+    let watched = watch.await.unwrap_or_default();
+    if let Some(router) = router {
+        router.shutdown().await;
+    }
+    if let Some(baseline) = baseline {
+        baseline.stop();
+    }
+    for host in fleet {
+        host.shutdown().await;
+    }
+    let timeline = Timeline {
+        fault_at: scenario.fault_at,
+        clear_at: scenario.clear_at,
+        end: scenario.plan.duration,
+        settle: Duration::from_millis(1500),
+    };
+    Ok(report::analyse(
+        name, &sick_name, &samples, timeline, timeout, &watched,
+    ))
+}
+
+/// The host that serves `val-0000`, the most popular Val: the first healthy
+/// host on its walk, as the ring places it.
+async fn sick_host(
+    fleet: &[SimHost],
+    named: &[(String, SocketAddr)],
+    _admin: Option<SocketAddr>,
+) -> usize {
+    let ring = router_core::Ring::try_new(named.iter().map(|(name, _)| router_core::HostSpec {
+        name: name.clone(),
+        weight: 1,
+    }))
+    .expect("the fleet is a valid ring");
+    let first = ring
+        .candidates(router_core::KeyHash::of(load::val_name(0).as_bytes()))
+        .next()
+        .map(|id| ring.host(id).name.clone());
+    fleet
+        .iter()
+        .position(|h| Some(h.name()) == first.as_deref())
+        .unwrap_or(0)
+}
+
+/// Watches the sick host until `end`: when it last received a request, and
+/// when the router (if it has an admin API) first reported it ejected.
+async fn watch_sick(
+    stats: simhost::StatsHandle,
+    admin: Option<SocketAddr>,
+    sick: String,
+    start: Instant,
+    end: Instant,
+) -> Watched {
+    let mut watched = Watched::default();
+    let mut seen = stats.val_requests();
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    let mut next_admin_poll = Instant::now();
+    while Instant::now() < end {
+        ticker.tick().await;
+        let now = stats.val_requests();
+        if now != seen {
+            seen = now;
+            watched.last_request_to_sick = Some(start.elapsed());
+        }
+        if let (Some(admin), None) = (admin, watched.ejected_at) {
+            if Instant::now() >= next_admin_poll {
+                next_admin_poll = Instant::now() + Duration::from_millis(25);
+                if host_state(admin, &sick).await.as_deref() == Some("ejected") {
+                    watched.ejected_at = Some(start.elapsed());
+                }
+            }
+        }
+    }
+    watched
+}
+
+/// The state `/admin/hosts` gives for `name`.
+async fn host_state(admin: SocketAddr, name: &str) -> Option<String> {
+    let fetched = fetch::get(admin, "/admin/hosts").await.ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&fetched.body).ok()?;
+    json["hosts"]
+        .as_array()?
+        .iter()
+        .find(|h| h["name"] == name)
+        .and_then(|h| h["state"].as_str())
+        .map(str::to_owned)
+}
+
+/// `ringward replay`: runs the scenario through Ringward and the baseline (or
+/// an external router), writes `report.json` and `chart.svg`, prints a summary.
+pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    let scenario = Scenario::from_args(&args)?;
+    let targets: Vec<Target> = match args.router {
+        Some(addr) => vec![Target::External(addr)],
+        None => vec![Target::Ringward, Target::Baseline],
+    };
+    let mut runs = Vec::new();
+    for target in targets {
+        eprintln!(
+            "replay: running {target:?} for {:?} ...",
+            scenario.plan.duration
+        );
+        runs.push(run_scenario(&scenario, target).await?);
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let json = serde_json::json!({
+        "scenario": {
+            "hosts": scenario.hosts, "pool": scenario.pool,
+            "service_time_ms": scenario.service_time.as_millis() as u64,
+            "vals": scenario.plan.vals, "zipf": scenario.plan.zipf, "rate": scenario.plan.rate,
+            "duration_ms": scenario.plan.duration.as_millis() as u64,
+            "fault_at_ms": scenario.fault_at.as_millis() as u64,
+            "clear_at_ms": scenario.clear_at.as_millis() as u64,
+        },
+        "runs": runs,
+    });
+    let report_path = args.out.join("report.json");
+    std::fs::write(&report_path, serde_json::to_vec_pretty(&json)?)?;
+    let chart_path = args.out.join("chart.svg");
+    let marks = chart::Marks {
+        fault_s: scenario.fault_at.as_secs_f64(),
+        clear_s: scenario.clear_at.as_secs_f64(),
+    };
+    std::fs::write(&chart_path, chart::render(&runs, &marks))?;
+    print!("{}", summary(&runs));
+    println!(
+        "report: {}\nchart:  {}",
+        report_path.display(),
+        chart_path.display()
+    );
+    Ok(())
+}
+
+/// The one-screen summary table.
+pub fn summary(runs: &[RunReport]) -> String {
+    use std::fmt::Write as _;
+    let ms = |v: Option<u64>| v.map_or("never".to_owned(), |v| format!("{v} ms"));
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<34}{}",
+        "",
+        runs.iter()
+            .map(|r| format!("{:>16}", r.name))
+            .collect::<String>()
+    );
+    let mut row = |label: &str, f: &dyn Fn(&RunReport) -> String| {
+        let _ = writeln!(
+            out,
+            "{label:<34}{}",
+            runs.iter()
+                .map(|r| format!("{:>16}", f(r)))
+                .collect::<String>()
+        );
+    };
+    row("sick host", &|r| r.sick_host.clone());
+    row("exhaustion -> ejection", &|r| ms(r.ejected_after_ms));
+    row("exhaustion -> last request to it", &|r| {
+        ms(r.last_request_to_sick_after_ms)
+    });
+    row("requests sent", &|r| r.requests.to_string());
+    row("answered 2xx", &|r| r.ok.to_string());
+    row("failed (any status / broken)", &|r| {
+        r.failed.values().sum::<u64>().to_string()
+    });
+    row("over the request timeout", &|r| {
+        format!("{} (>{} ms)", r.over_timeout, r.timeout_ms)
+    });
+    row("over 2 s", &|r| r.over_2s.to_string());
+    row("pending at the end", &|r| r.pending_at_end.to_string());
+    row("slowest answer", &|r| format!("{} ms", r.max_latency_ms));
+    row("Vals moved (from the sick host)", &|r| {
+        format!("{} ({})", r.vals_moved, r.vals_moved_from_sick)
+    });
+    row("moved Vals back / exact return", &|r| {
+        format!(
+            "{} / {}",
+            r.vals_returned,
+            if r.exact_return { "yes" } else { "no" }
+        )
+    });
+    row("goodput", &|r| format!("{:.0} req/s", r.goodput_rps));
+    out
+}
