@@ -90,6 +90,8 @@ pub struct Health<K> {
     config: HealthConfig,
     /// Sorted by key: lookups are a binary search, snapshots come out ordered.
     slots: Vec<Slot<K>>,
+    /// The slots' keys, in the same order: the binary search touches only this dense array.
+    keys: Vec<K>,
     /// Origin of the failure-window ticks (the first outcome's `now`).
     epoch: Option<Instant>,
     /// Latency EWMA of every success in the fleet, in microseconds (0 = none yet).
@@ -106,6 +108,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
             bucket_nanos: bucket_nanos(config.failure_rate_window),
             config,
             slots: Vec::new(),
+            keys: Vec::new(),
             epoch: None,
             fleet_latency_us: 0.0,
         }
@@ -144,6 +147,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
                 }
             }
         }
+        self.keys = slots.iter().map(|slot| slot.key).collect();
         self.slots = slots;
         let cap = self.config.max_ejected(self.slots.len());
         while self.health_ejected(None) > cap {
@@ -438,7 +442,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
     }
 
     fn index(&self, host: K) -> Option<usize> {
-        self.slots.binary_search_by(|slot| slot.key.cmp(&host)).ok()
+        self.keys.binary_search(&host).ok()
     }
 
     /// Hosts ejected by health, other than `except`.

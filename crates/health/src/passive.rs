@@ -88,7 +88,7 @@ fn nanos(d: Duration) -> u64 {
 
 /// Folds one sample into an EWMA held in microseconds.
 pub(crate) fn ewma(current: f64, sample: Duration, alpha: f64) -> f64 {
-    let sample = sample.as_secs_f64() * 1e6;
+    let sample = sample.as_secs() as f64 * 1e6 + f64::from(sample.subsec_nanos()) * 1e-3;
     if current == 0.0 {
         sample.max(1.0)
     } else {
