@@ -1,2 +1,13 @@
-//! Ringward's integration tests: one binary, one module per area.
+//! Ringward's integration tests: one binary, one module per area. Every test runs the real
+//! router in-process on 127.0.0.1:0 in front of real simulated hosts on ephemeral ports,
+//! and waits on events or polls with a deadline (never a blind sleep).
 #![forbid(unsafe_code)]
+
+mod admin;
+mod capacity;
+mod ejection;
+mod incident;
+mod reload;
+mod routing;
+mod support;
+mod timeouts;

@@ -1,7 +1,7 @@
 //! Hot reload: SIGHUP, and a poll of the config file's modification time. A config that does
 //! not validate is refused with every error logged; the running one keeps serving.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -12,12 +12,12 @@ use tracing::{error, info};
 use crate::config::Config;
 use crate::shared::Shared;
 
-fn mtime(path: &PathBuf) -> Option<SystemTime> {
+fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Loads `path` and applies it; logs every error of a bad file.
-fn reload_from(shared: &Arc<Shared>, path: &PathBuf, why: &str) {
+fn reload_from(shared: &Arc<Shared>, path: &Path, why: &str) {
     match Config::load(path).and_then(|c| crate::router::apply(shared, c)) {
         Ok(()) => info!(path = %path.display(), why, "reloaded"),
         Err(errors) => {

@@ -41,10 +41,10 @@ pub fn render(shared: &Shared) -> String {
             .map_or("never".to_owned(), |t| {
                 format!("{:.1}s ago", now.saturating_duration_since(t).as_secs_f64())
             });
-        let _ = write!(
+        let _ = writeln!(
             rows,
             "<tr class=\"{state}\"><td>{name}</td><td>{addr}</td><td>{weight}</td><td><b>{state}</b></td><td>{reason}</td>\
-             <td>{since:.1}s</td><td>{in_flight}{oldest}</td><td>{pool}</td><td>{probe}</td></tr>\n",
+             <td>{since:.1}s</td><td>{in_flight}{oldest}</td><td>{pool}</td><td>{probe}</td></tr>",
             name = html(&h.name),
             addr = h.addr,
             weight = h.weight,

@@ -539,7 +539,7 @@ fn read_admin(root: &mut Section<'_>, errors: &mut Errors) -> AdminConfig {
             );
             None
         }
-        (Some(t), None) if t.is_empty() => {
+        (Some(""), None) => {
             errors.push(s.path_of("token"), "must not be empty");
             None
         }

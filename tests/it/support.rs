@@ -1,0 +1,112 @@
+//! Router-side helpers: start a router in front of a fleet, ask it where keys go.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ringward::config::AdminToken;
+use ringward::{Config, Router};
+use ringward_tests::Fleet;
+use ringward_tests::client::{self, Reply};
+
+/// The admin token the test configs use.
+pub(crate) const TOKEN: &str = "test-token";
+
+/// Loopback, any port.
+pub(crate) fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// The default config for `fleet`, on ephemeral ports, with an admin token.
+pub(crate) fn config_for(fleet: &Fleet) -> Config {
+    let mut config = Config::for_hosts(any_port(), any_port(), &fleet.named_addrs());
+    config.admin.token = Some(AdminToken::new(TOKEN));
+    config
+}
+
+/// [`config_for`] with the health timers shortened so ejection and recovery take well under
+/// a second each (detection thresholds themselves stay the defaults).
+pub(crate) fn fast_config_for(fleet: &Fleet) -> Config {
+    let mut config = config_for(fleet);
+    config.listen.shutdown_grace = Duration::from_secs(1);
+    config.health.active.interval = Duration::from_millis(100);
+    config.health.active.timeout = Duration::from_millis(80);
+    let passive = &mut config.health.passive;
+    passive.ejection_base = Duration::from_millis(300);
+    passive.ejection_max = Duration::from_secs(5);
+    passive.probation_step = Duration::from_millis(100);
+    passive.probation_successes = 2;
+    config
+}
+
+/// Starts a router.
+pub(crate) async fn start(config: Config) -> Router {
+    Router::start(config).await.expect("router starts")
+}
+
+/// `GET /v/{key}/run` through the router with the key in `x-val`.
+pub(crate) async fn get_key(router: &Router, key: &str) -> Reply {
+    let path = format!("/v/{key}/run");
+    client::get_with(router.listen_addr(), &path, &[("x-val", key)])
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+/// The host a real request for `key` lands on (checked against the host's own header).
+pub(crate) async fn host_of(router: &Router, key: &str) -> String {
+    let reply = get_key(router, key).await;
+    assert_eq!(reply.status, 200, "key {key}: {}", reply.text());
+    let routed = reply
+        .header("x-ringward-host")
+        .unwrap_or_else(|| panic!("no x-ringward-host for {key}"))
+        .to_owned();
+    assert_eq!(
+        reply.header("x-simhost"),
+        Some(routed.as_str()),
+        "the named host served it"
+    );
+    routed
+}
+
+/// The host `/admin/route` names for `key` (no traffic).
+pub(crate) async fn routed_by_admin(router: &Router, key: &str) -> Option<String> {
+    let reply = client::get(router.admin_addr(), &format!("/admin/route?key={key}"))
+        .await
+        .expect("admin route");
+    assert_eq!(reply.status, 200);
+    reply.json()["host"].as_str().map(str::to_owned)
+}
+
+/// The `/admin/hosts` entry of `name`.
+pub(crate) async fn host_entry(router: &Router, name: &str) -> serde_json::Value {
+    let reply = client::get(router.admin_addr(), "/admin/hosts")
+        .await
+        .expect("admin hosts");
+    assert_eq!(reply.status, 200);
+    let doc = reply.json();
+    doc["hosts"]
+        .as_array()
+        .expect("hosts array")
+        .iter()
+        .find(|h| h["name"] == name)
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// The state `/admin/hosts` reports for `name`.
+pub(crate) async fn state_of(router: &Router, name: &str) -> String {
+    host_entry(router, name).await["state"]
+        .as_str()
+        .unwrap_or("absent")
+        .to_owned()
+}
+
+/// Keys `key-0`, `key-1`, ... and the host each goes to now (via real requests).
+pub(crate) async fn mapping(router: &Router, n: usize) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = format!("key-{i}");
+        let host = host_of(router, &key).await;
+        out.push((key, host));
+    }
+    out
+}
