@@ -503,3 +503,41 @@ fn failure_rate_ejects() {
     let (_, transition) = sim.first(0, StateKind::Ejected).expect("ejected");
     assert_eq!(transition.reason, Reason::FailureRate);
 }
+
+#[test]
+fn membership_changes_keep_states_and_respect_the_cap() {
+    let mut sim = Sim::new(HealthConfig::default(), 10);
+    for t in [0, 500] {
+        for host in 0..10 {
+            sim.report(t, host, pool(10, 10, 5, 600 + t));
+        }
+    }
+    let ejected: Vec<u32> = (0..10)
+        .filter(|&h| sim.state(h) == StateKind::Ejected)
+        .collect();
+    assert_eq!(ejected.len(), 3);
+    // Shrink to three hosts, two of them ejected: the cap of one releases the other.
+    let keep = [ejected[0], ejected[1], 9];
+    sim.health.set_hosts(keep, sim.at(600));
+    assert_eq!(sim.health.len(), 3);
+    let states: Vec<_> = keep.iter().map(|&h| sim.state(h)).collect();
+    assert_eq!(
+        states.iter().filter(|&&s| s == StateKind::Ejected).count(),
+        1
+    );
+    assert!(states.contains(&StateKind::Probation));
+    assert_eq!(sim.state(9), StateKind::Degraded, "host 9 kept its state");
+    // A host that is not in the set is ignored.
+    assert_eq!(sim.health.record_outcome(42, ok(5), sim.at(700)), None);
+    assert_eq!(sim.health.state(42), None);
+}
+
+#[test]
+fn names_are_snake_case() {
+    assert_eq!(
+        Reason::ConsecutiveGatewayFailures.to_string(),
+        "consecutive_gateway_failures"
+    );
+    assert_eq!(Reason::PoolExhausted.to_string(), "pool_exhausted");
+    assert_eq!(StateKind::Probation.to_string(), "probation");
+}
