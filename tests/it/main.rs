@@ -8,6 +8,8 @@ mod capacity;
 mod ejection;
 mod incident;
 mod reload;
+mod retries;
 mod routing;
+mod shutdown;
 mod support;
 mod timeouts;

@@ -99,3 +99,33 @@ async fn a_client_that_never_finishes_its_head_is_cut_off() {
     router.shutdown().await;
     fleet.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_hanging_probe_never_delays_the_other_hosts_probes() {
+    let fleet = Fleet::start(3).await.expect("fleet");
+    let router = start(fast_config_for(&fleet)).await;
+    let names: Vec<String> = fleet.named_addrs().into_iter().map(|(n, _)| n).collect();
+    fleet
+        .by_name(&names[0])
+        .expect("host")
+        .faults()
+        .health_hangs(true);
+    // The hanging host fails its probes (timeouts) and is ejected...
+    eventually_async(
+        Duration::from_secs(3),
+        "the host whose probe hangs is ejected",
+        || async { state_of(&router, &names[0]).await == "ejected" },
+    )
+    .await;
+    // ...while the others keep being probed every interval (100 ms here).
+    for _ in 0..5 {
+        for name in &names[1..] {
+            let entry = crate::support::host_entry(&router, name).await;
+            let age = entry["last_probe_ms"].as_u64().expect("probed");
+            assert!(age < 400, "{name} last probed {age} ms ago");
+            assert_eq!(entry["state"], "healthy");
+        }
+    }
+    router.shutdown().await;
+    fleet.shutdown().await;
+}

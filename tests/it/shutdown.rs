@@ -1,0 +1,74 @@
+//! Graceful shutdown and reload keep in-flight requests; a stalled body is cut by the idle timeout.
+
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use ringward_tests::Fleet;
+use ringward_tests::client;
+use ringward_tests::eventually_async;
+
+use crate::support::{config_for, fast_config_for, host_entry, mapping, start};
+
+#[tokio::test]
+async fn shutdown_and_reload_finish_in_flight_requests() {
+    let fleet = Fleet::start(2).await.expect("fleet");
+    let router = start(config_for(&fleet)).await;
+    let before = mapping(&router, 10).await;
+    let (key, host) = before[0].clone();
+    fleet
+        .by_name(&host)
+        .expect("host")
+        .faults()
+        .slow(Some(Duration::from_millis(400)));
+    let addr = router.listen_addr();
+    let k = key.clone();
+    let in_flight =
+        tokio::spawn(async move { client::get_with(addr, "/v/x/run", &[("x-val", &k)]).await });
+    eventually_async(
+        Duration::from_secs(2),
+        "the request is in flight",
+        || async { host_entry(&router, &host).await["in_flight"] == 1 },
+    )
+    .await;
+    // A reload that removes nothing and a shutdown both let it finish.
+    router.reload(config_for(&fleet)).expect("reload");
+    router.shutdown().await;
+    let reply = in_flight.await.expect("task").expect("answered");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("x-ringward-host"), Some(host.as_str()));
+    assert!(client::get(addr, "/").await.is_err(), "no longer accepting");
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stalled_response_body_is_cut_by_the_idle_timeout() {
+    let fleet = Fleet::start(2).await.expect("fleet");
+    let mut config = fast_config_for(&fleet);
+    config.upstream.body_idle_timeout = Duration::from_millis(200);
+    let router = start(config).await;
+    let (key, host) = mapping(&router, 4).await[0].clone();
+    fleet
+        .by_name(&host)
+        .expect("host")
+        .faults()
+        .stall_body(true);
+    let req = client::request(http::Method::GET, "/v/x/run")
+        .header("x-val", key.as_str())
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("request");
+    let resp = client::send_head(router.listen_addr(), req)
+        .await
+        .expect("head arrives");
+    assert_eq!(resp.status(), 200);
+    let body = tokio::time::timeout(Duration::from_secs(3), resp.into_body().collect()).await;
+    assert!(
+        matches!(body, Ok(Err(_))),
+        "the stalled body ends with an error, not a hang"
+    );
+    eventually_async(Duration::from_secs(2), "the permit is released", || async {
+        host_entry(&router, &host).await["in_flight"] == 0
+    })
+    .await;
+    router.shutdown().await;
+    fleet.shutdown().await;
+}
