@@ -33,6 +33,8 @@ const MAX_POINTS: u64 = 1 << 21;
 /// The slot cap is `ceil(CAP_NUM / CAP_DEN x quota)`: 1.06 x the exact share.
 const CAP_NUM: u128 = 106;
 const CAP_DEN: u128 = 100;
+/// Top bits that bucket vnode points before the per-slot minimum.
+const BUCKET_BITS: u32 = 8;
 /// Pseudo-random jumps tried for an overflowing slot before a linear scan.
 const MAX_JUMPS: u64 = 64;
 
@@ -181,20 +183,43 @@ fn build_table(hosts: &[HostSpec], slots: usize, shift: u32) -> Box<[u16]> {
     // The first point in each slot, as the point's offset within the slot
     // (its next 16 bits) above the host id: the smallest packed value is the
     // first point, and ties resolve by host id, deterministically.
-    const EMPTY: u32 = u32::MAX;
-    let mut first = vec![EMPTY; slots];
+    //
+    // Points are first bucketed by their top bits (a counting sort, written
+    // sequentially) so the per-slot minimum then works on a cache-sized
+    // window of the table instead of scattering over all of it: the random
+    // writes were most of the build time.
+    let points = |host: &HostSpec| per_weight * u64::from(host.weight);
+    let bucket_of = |pos: u64| (pos >> (64 - BUCKET_BITS)) as usize;
+    let mut starts = vec![0usize; (1 << BUCKET_BITS) + 1];
+    for host in hosts {
+        let seed = host_seed(&host.name);
+        for j in 0..points(host) {
+            starts[bucket_of(stream(seed, j)) + 1] += 1;
+        }
+    }
+    for b in 1..starts.len() {
+        starts[b] += starts[b - 1];
+    }
+    let mut cursor = starts.clone();
+    let mut sorted = vec![0u64; starts[1 << BUCKET_BITS]];
     for (id, host) in hosts.iter().enumerate() {
         let seed = host_seed(&host.name);
-        let points = per_weight * u64::from(host.weight);
-        for j in 0..points {
+        for j in 0..points(host) {
             let pos = stream(seed, j);
-            let offset = ((pos >> (shift - 16)) & 0xFFFF) as u32;
-            let packed = (offset << 16) | id as u32;
-            let slot = &mut first[(pos >> shift) as usize];
-            if packed < *slot {
-                *slot = packed;
-            }
+            let slot = pos >> shift;
+            let offset = (pos >> (shift - 16)) & 0xFFFF;
+            let b = bucket_of(pos);
+            sorted[cursor[b]] = (slot << 32) | (offset << 16) | id as u64;
+            cursor[b] += 1;
         }
+    }
+    drop(cursor);
+    const EMPTY: u32 = u32::MAX;
+    let mut first = vec![EMPTY; slots];
+    for entry in sorted {
+        let slot = &mut first[(entry >> 32) as usize];
+        // Branch-free: which point comes first is a coin toss.
+        *slot = (*slot).min(entry as u32);
     }
 
     // Natural owner: the host of the first point at or after the slot start,
