@@ -353,3 +353,157 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use health::{GatewayFailure, OperatorCommand, Outcome};
+    use router_core::{Admission, HostId, SkipReason};
+
+    use super::*;
+    use crate::clock::TokioClock;
+    use crate::config::Config;
+    use crate::fleet::{Fleet, HostKeys};
+    use crate::inflight::GlobalLoad;
+    use crate::metrics::Metrics;
+
+    /// Shared state over `n` hosts (no sockets: the client connects lazily), plus the task.
+    fn setup(
+        n: usize,
+    ) -> (
+        Arc<Shared>,
+        HealthTask,
+        mpsc::Receiver<HealthEvent>,
+        mpsc::UnboundedReceiver<Control>,
+    ) {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let hosts: Vec<(String, SocketAddr)> = (0..n)
+            .map(|i| {
+                (
+                    format!("h{i}"),
+                    SocketAddr::from(([127, 0, 0, 1], 9000 + i as u16)),
+                )
+            })
+            .collect();
+        let config = Config::for_hosts(any, any, &hosts);
+        let clock: Arc<dyn crate::clock::Clock> = Arc::new(TokioClock);
+        let metrics = Metrics::default();
+        let keys = HostKeys::default();
+        let fleet = Fleet::build(&config.hosts, 16, &keys, &metrics, clock.now()).expect("fleet");
+        let (events, events_rx) = mpsc::channel(64);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let client = crate::client::build(&config.upstream);
+        let passive = config.health.passive.clone();
+        let shared = Arc::new(Shared::new(
+            config,
+            Arc::new(fleet),
+            Arc::new(GlobalLoad::new(100)),
+            client,
+            metrics,
+            keys,
+            events,
+            control,
+            clock,
+        ));
+        let task = HealthTask::new(Arc::clone(&shared), passive);
+        (shared, task, events_rx, control_rx)
+    }
+
+    fn admission_of(shared: &Shared, name: &str) -> Admission {
+        let p = shared.published.load();
+        let id = p.fleet.id_of(name).expect("host");
+        p.snapshot.admission(id)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gateway_failures_eject_and_publish_a_new_generation() {
+        let (shared, task, events, control) = setup(3);
+        let mut generation = shared.generation.subscribe();
+        tokio::spawn(task.run(events, control));
+        let key = shared.fleet.load().hosts[0].key;
+        let name = shared.fleet.load().hosts[0].name.clone();
+        for _ in 0..5 {
+            shared.send_event(HealthEvent::Outcome {
+                host: key,
+                outcome: Outcome::GatewayFailure(GatewayFailure::ConnectRefused),
+            });
+        }
+        // Wait for the publication (an event, not a sleep).
+        while admission_of(&shared, &name) != Admission::Closed(SkipReason::Ejected) {
+            generation.changed().await.expect("task alive");
+        }
+        assert!(*generation.borrow() >= 1);
+        assert_eq!(shared.metrics.ejections("consecutive_gateway_failures"), 1);
+        let view = shared.view.load();
+        assert_eq!(view.host(key).expect("in view").state, StateKind::Ejected);
+        // The other hosts stay open.
+        let p = shared.published.load();
+        let open = (0..3)
+            .filter(|&i| p.snapshot.admission(HostId(i)) == Admission::Open)
+            .count();
+        assert_eq!(open, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn operator_commands_are_published_before_the_reply() {
+        let (shared, task, events, control) = setup(2);
+        tokio::spawn(task.run(events, control));
+        let (reply, rx) = oneshot::channel();
+        shared
+            .control
+            .send(Control::Operator {
+                host: "h1".into(),
+                command: OperatorCommand::Drain,
+                reply,
+            })
+            .expect("send");
+        assert_eq!(
+            rx.await.expect("reply"),
+            OperatorReply::Done(StateKind::Draining)
+        );
+        assert_eq!(
+            admission_of(&shared, "h1"),
+            Admission::Closed(SkipReason::Draining)
+        );
+
+        let (reply, rx) = oneshot::channel();
+        shared
+            .control
+            .send(Control::Operator {
+                host: "nope".into(),
+                command: OperatorCommand::Eject,
+                reply,
+            })
+            .expect("send");
+        assert_eq!(rx.await.expect("reply"), OperatorReply::UnknownHost);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn old_in_flight_requests_eject_a_hung_host() {
+        let (shared, task, events, control) = setup(3);
+        let mut generation = shared.generation.subscribe();
+        let fleet = Arc::clone(&shared.fleet.load());
+        let now = shared.now();
+        // Two requests start on h0 and never finish.
+        let _a = fleet.loads.try_acquire(HostId(0), now).expect("permit");
+        let _b = fleet.loads.try_acquire(HostId(0), now).expect("permit");
+        let name = fleet.hosts[0].name.clone();
+        tokio::spawn(task.run(events, control));
+        let started = tokio::time::Instant::now();
+        while admission_of(&shared, &name) != Admission::Closed(SkipReason::Ejected) {
+            generation.changed().await.expect("task alive");
+        }
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(500),
+            "not before hung_after: {took:?}"
+        );
+        assert!(
+            took <= Duration::from_millis(700),
+            "within a tick or two of it: {took:?}"
+        );
+        assert_eq!(shared.metrics.ejections("hung_requests"), 1);
+    }
+}

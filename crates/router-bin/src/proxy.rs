@@ -493,3 +493,118 @@ impl InFlight for Excluding<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    use router_core::{BoundedLoads, Snapshot};
+
+    use super::*;
+    use crate::config::HostConfig;
+    use crate::fleet::{Fleet, HostKeys};
+    use crate::metrics::Metrics;
+
+    fn fleet(n: usize) -> Arc<Fleet> {
+        let hosts: Vec<HostConfig> = (0..n)
+            .map(|i| HostConfig {
+                name: format!("h{i}"),
+                addr: SocketAddr::from(([127, 0, 0, 1], 9000 + i as u16)),
+                weight: 1,
+            })
+            .collect();
+        Arc::new(
+            Fleet::build(
+                &hosts,
+                4,
+                &HostKeys::default(),
+                &Metrics::default(),
+                Instant::now(),
+            )
+            .expect("fleet"),
+        )
+    }
+
+    fn published(fleet: &Arc<Fleet>, admission: Vec<Admission>, share: Vec<f64>) -> Published {
+        Published {
+            snapshot: Snapshot::new(Arc::clone(&fleet.ring), admission, 1),
+            fleet: Arc::clone(fleet),
+            admit_share: share,
+        }
+    }
+
+    /// Keys whose walk starts at host 0, with their hashes.
+    fn keys_of_h0(fleet: &Fleet) -> Vec<KeyHash> {
+        (0..400)
+            .map(|i| KeyHash::of(format!("k{i}").as_bytes()))
+            .filter(|h| fleet.ring.primary(*h) == HostId(0))
+            .collect()
+    }
+
+    #[test]
+    fn exclusions_move_to_the_next_preference() {
+        let f = fleet(3);
+        let p = published(&f, vec![Admission::Open; 3], vec![1.0; 3]);
+        let b = BoundedLoads::default();
+        for h in keys_of_h0(&f) {
+            assert_eq!(choose(&p, h, &Excluded::default(), &b), Some(HostId(0)));
+            let mut ex = Excluded::default();
+            ex.push(HostId(0));
+            let second = f.ring.candidates(h).nth(1).expect("a second host");
+            assert_eq!(choose(&p, h, &ex, &b), Some(second));
+            ex.push(HostId(1));
+            ex.push(HostId(2));
+            assert_eq!(choose(&p, h, &ex, &b), None, "every host excluded");
+        }
+    }
+
+    #[test]
+    fn probation_admits_only_its_share_of_its_own_keys() {
+        let f = fleet(3);
+        let b = BoundedLoads::default();
+        let keys = keys_of_h0(&f);
+        assert!(keys.len() > 50);
+        let admission = vec![Admission::OwnKeysOnly, Admission::Open, Admission::Open];
+        let count = |share: f64| {
+            let p = published(&f, admission.clone(), vec![share, 1.0, 1.0]);
+            keys.iter()
+                .filter(|h| choose(&p, **h, &Excluded::default(), &b) == Some(HostId(0)))
+                .count()
+        };
+        assert_eq!(count(0.0), 0);
+        assert_eq!(count(1.0), keys.len());
+        let half = count(0.5);
+        assert!(
+            half > keys.len() / 4 && half < keys.len() * 3 / 4,
+            "{half} of {}",
+            keys.len()
+        );
+        // A growing share only adds keys: the ones admitted at 0.25 stay admitted at 0.5.
+        let p25 = published(&f, admission.clone(), vec![0.25, 1.0, 1.0]);
+        let p50 = published(&f, admission, vec![0.5, 1.0, 1.0]);
+        for h in &keys {
+            if choose(&p25, *h, &Excluded::default(), &b) == Some(HostId(0)) {
+                assert_eq!(choose(&p50, *h, &Excluded::default(), &b), Some(HostId(0)));
+            }
+        }
+    }
+
+    #[test]
+    fn the_request_upstream_is_origin_form_http11_with_headers() {
+        let req = Request::builder()
+            .method("PUT")
+            .uri("http://front.example/v/alice/run?x=1")
+            .version(Version::HTTP_2)
+            .header("x-val", "alice")
+            .body(())
+            .expect("request");
+        let (parts, ()) = req.into_parts();
+        let authority: http::uri::Authority = "127.0.0.1:9001".parse().expect("authority");
+        let up = build_request(&parts, &authority, body::empty());
+        assert_eq!(up.uri(), "http://127.0.0.1:9001/v/alice/run?x=1");
+        assert_eq!(up.method(), "PUT");
+        assert_eq!(up.version(), Version::HTTP_11);
+        assert_eq!(up.headers()["x-val"], "alice");
+    }
+}
