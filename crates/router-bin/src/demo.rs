@@ -21,7 +21,10 @@ const UPSTREAM_HEADER: &str = "x-ringward-host";
 /// The Val the tour follows.
 const TOUR_VAL: &str = "alice-hello";
 /// How long the tour waits for each step before it says the step failed.
-const STEP_DEADLINE: Duration = Duration::from_secs(15);
+const STEP_DEADLINE: Duration = Duration::from_secs(20);
+/// Other Vals the tour keeps busy meanwhile, and their request rate.
+const BACKGROUND_VALS: u32 = 100;
+const BACKGROUND_RATE: u32 = 50;
 
 /// `ringward demo`'s flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -140,17 +143,37 @@ fn owner_of<'f>(fleet: &'f [SimHost], named: &[(String, SocketAddr)], key: &str)
         .unwrap_or(&fleet[0])
 }
 
-/// The guided walk: stay, move on deadlock, return on release.
+/// The guided walk: stay, move on deadlock, return on release. Other Vals
+/// keep the fleet busy meanwhile, as in a real fleet (a host in probation
+/// earns its way back with real requests, so it needs some traffic).
 async fn tour(
     listen: SocketAddr,
     admin: SocketAddr,
     owner: &SimHost,
     pool: u32,
 ) -> anyhow::Result<()> {
-    println!("Tour: following Val '{TOUR_VAL}'.");
+    println!(
+        "Tour: following Val '{TOUR_VAL}', while {BACKGROUND_VALS} other Vals take {BACKGROUND_RATE} req/s."
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let background = tokio::spawn(background_load(listen, stop_rx));
+    let outcome = tour_steps(listen, admin, owner, pool).await;
+    let _ = stop_tx.send(true);
+    let (ok, failed) = background.await.unwrap_or((0, 0));
+    println!("  Other Vals meanwhile: {ok} requests answered, {failed} failed.");
+    println!();
+    outcome
+}
+
+async fn tour_steps(
+    listen: SocketAddr,
+    admin: SocketAddr,
+    owner: &SimHost,
+    pool: u32,
+) -> anyhow::Result<()> {
     let mut hosts = Vec::new();
     for _ in 0..5 {
-        hosts.push(route(listen).await?);
+        hosts.push(route(listen, TOUR_VAL).await?);
     }
     let home = hosts[0].clone();
     let same = hosts.iter().filter(|h| **h == home).count();
@@ -176,14 +199,46 @@ async fn tour(
 
     owner.faults().release();
     let released = Instant::now();
-    println!("  4. {}'s pool released", owner.name());
+    println!(
+        "  4. {}'s pool released; it sits out its ejection, then earns its Vals back in probation",
+        owner.name()
+    );
     let back = wait_for_host(listen, released, |h| h == home).await?;
     println!(
-        "  5. '{TOUR_VAL}' back on {back}, {:.2} s after the release (probation passed)",
+        "  5. '{TOUR_VAL}' back on {back}, {:.2} s after the release",
         released.elapsed().as_secs_f64()
     );
-    println!();
     Ok(())
+}
+
+/// Requests for `BACKGROUND_VALS` other Vals at `BACKGROUND_RATE` per second
+/// until told to stop; returns (answered 2xx, failed).
+async fn background_load(
+    listen: SocketAddr,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> (u64, u64) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bool>(1024);
+    let mut ticker = tokio::time::interval(Duration::from_secs(1) / BACKGROUND_RATE);
+    let mut sent: u32 = 0;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let tx = tx.clone();
+                let val = format!("val-{:03}", sent % BACKGROUND_VALS);
+                sent = sent.wrapping_add(1);
+                tokio::spawn(async move {
+                    let _ = tx.send(route(listen, &val).await.is_ok()).await;
+                });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    drop(tx);
+    let (mut ok, mut failed) = (0, 0);
+    while let Ok(Some(answered)) = tokio::time::timeout(STEP_DEADLINE, rx.recv()).await {
+        if answered { ok += 1 } else { failed += 1 }
+    }
+    (ok, failed)
 }
 
 /// Sends requests for the tour's Val every 100 ms (each on its own task, so a
@@ -202,7 +257,7 @@ async fn wait_for_host(
             _ = ticker.tick() => {
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    if let Ok(host) = route(listen).await {
+                    if let Ok(host) = route(listen, TOUR_VAL).await {
                         let _ = tx.send(host).await;
                     }
                 });
@@ -215,11 +270,11 @@ async fn wait_for_host(
     }
 }
 
-/// One request for the tour's Val; the host that served it.
-async fn route(listen: SocketAddr) -> anyhow::Result<String> {
-    let request = http::Request::get("/v/alice-hello/run")
+/// One request for `val`; the host that served it.
+async fn route(listen: SocketAddr, val: &str) -> anyhow::Result<String> {
+    let request = http::Request::get(format!("/v/{val}/run"))
         .header(http::header::HOST, listen.to_string())
-        .header("x-val", TOUR_VAL)
+        .header("x-val", val)
         .body(Full::<Bytes>::default())?;
     let Fetched {
         status, headers, ..

@@ -51,18 +51,18 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 300)]
     pub rate: u32,
     /// How long each run sends requests.
-    #[arg(long, default_value = "24s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "26s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// When the sick host's pool deadlocks.
-    #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "4s", value_parser = humantime::parse_duration)]
     pub fault_at: Duration,
     /// When the deadlocked connections are released.
-    #[arg(long, default_value = "13s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub clear_at: Duration,
     /// Seed of the request sequence (both runs send the same requests).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// A short setting for CI: 3 hosts, 150 req/s, 12 s per run.
+    /// A short setting for CI: 3 hosts, 150 req/s, 16 s per run.
     #[arg(long)]
     pub quick: bool,
     /// Measure an external router at this address instead of Ringward and the
@@ -120,7 +120,7 @@ impl Scenario {
             s.hosts = 3;
             s.plan.rate = 150;
             s.plan.vals = 200;
-            s.plan.duration = Duration::from_secs(12);
+            s.plan.duration = Duration::from_secs(16);
             s.fault_at = Duration::from_secs(3);
             s.clear_at = Duration::from_secs(6);
         }
@@ -233,7 +233,7 @@ pub async fn run_scenario(scenario: &Scenario, target: Target) -> anyhow::Result
         admin,
         sick_name.clone(),
         start,
-        start + scenario.plan.duration,
+        start + scenario.clear_at,
     ));
     tokio::time::sleep_until(start + scenario.clear_at).await;
     fleet[sick].faults().release();
@@ -282,8 +282,9 @@ async fn sick_host(
         .unwrap_or(0)
 }
 
-/// Watches the sick host until `end`: when it last received a request, and
-/// when the router (if it has an admin API) first reported it ejected.
+/// Watches the sick host until `end` (the clear): when it last received a
+/// request while sick, and when the router (if it has an admin API) first
+/// reported it ejected.
 async fn watch_sick(
     stats: simhost::StatsHandle,
     admin: Option<SocketAddr>,
@@ -396,7 +397,7 @@ pub fn summary(runs: &[RunReport]) -> String {
     };
     row("sick host", &|r| r.sick_host.clone());
     row("exhaustion -> ejection", &|r| ms(r.ejected_after_ms));
-    row("exhaustion -> last request to it", &|r| {
+    row("exhaustion -> last request while sick", &|r| {
         ms(r.last_request_to_sick_after_ms)
     });
     row("requests sent", &|r| r.requests.to_string());

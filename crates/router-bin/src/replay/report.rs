@@ -46,7 +46,8 @@ pub struct RunReport {
     pub max_latency_ms: u64,
     /// Time from pool exhaustion to the router marking the host ejected, in ms.
     pub ejected_after_ms: Option<u64>,
-    /// Time from pool exhaustion to the last request the sick host received, in ms.
+    /// Time from pool exhaustion to the last request the sick host received
+    /// while sick (before the fault was cleared), in ms.
     pub last_request_to_sick_after_ms: Option<u64>,
     /// Vals answered both before the fault and during it.
     pub vals_observed: u64,
