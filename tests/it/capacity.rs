@@ -63,3 +63,29 @@ async fn all_hosts_at_their_cap_gives_immediate_503_with_retry_after() {
     router.shutdown().await;
     fleet.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_router_wide_cap_also_answers_503_at_once() {
+    let fleet = Fleet::start(2).await.expect("fleet");
+    let mut config = fast_config_for(&fleet);
+    config.limits.global_in_flight = 1;
+    let router = start(config).await;
+    let (key, host) = mapping(&router, 1).await[0].clone();
+    fleet.by_name(&host).expect("host").faults().hang(true);
+    let addr = router.listen_addr();
+    let holder = tokio::spawn(async move {
+        let _ = client::post(addr, "/v/x/run", &[("x-val", &key)], "hold").await;
+    });
+    eventually_async(Duration::from_secs(2), "the one slot is taken", || async {
+        host_entry(&router, &host).await["in_flight"] == 1
+    })
+    .await;
+    let reply = client::get_with(addr, "/v/k/run", &[("x-val", "other")])
+        .await
+        .expect("answer");
+    assert_eq!(reply.status, 503);
+    assert!(reply.header("retry-after").is_some());
+    holder.abort();
+    router.shutdown().await;
+    fleet.shutdown().await;
+}

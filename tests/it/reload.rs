@@ -41,8 +41,40 @@ async fn adding_a_host_moves_only_the_keys_the_new_ring_gives_it() {
         );
     }
 
-    let bigger = config_for(&fleet);
-    router.reload(bigger).expect("reload applies");
+    // An operator ejects one host first: its state must survive the ring rebuild.
+    let ejected = names[1].clone();
+    let bearer = format!("Bearer {TOKEN}");
+    let req = client::request(http::Method::POST, &format!("/admin/hosts/{ejected}/eject"))
+        .header("authorization", bearer.as_str())
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("request");
+    assert_eq!(
+        client::send(router.admin_addr(), req)
+            .await
+            .expect("eject")
+            .status,
+        200
+    );
+    router.reload(config_for(&fleet)).expect("reload applies");
+    assert_eq!(
+        crate::support::state_of(&router, &ejected).await,
+        "ejected",
+        "state kept across the reload"
+    );
+    let restore = client::request(
+        http::Method::POST,
+        &format!("/admin/hosts/{ejected}/restore"),
+    )
+    .header("authorization", bearer.as_str())
+    .body(http_body_util::Full::new(bytes::Bytes::new()))
+    .expect("request");
+    assert_eq!(
+        client::send(router.admin_addr(), restore)
+            .await
+            .expect("restore")
+            .status,
+        200
+    );
     let mut moved = 0;
     for (key, host) in &before {
         let now = host_of(&router, key).await;

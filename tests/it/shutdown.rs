@@ -30,8 +30,16 @@ async fn shutdown_and_reload_finish_in_flight_requests() {
         || async { host_entry(&router, &host).await["in_flight"] == 1 },
     )
     .await;
-    // A reload that removes nothing and a shutdown both let it finish.
-    router.reload(config_for(&fleet)).expect("reload");
+    // A reload that removes its host, and a shutdown, both let it finish.
+    let mut without = config_for(&fleet);
+    without.hosts.retain(|h| h.name != host);
+    router.reload(without).expect("reload");
+    assert_ne!(
+        crate::support::routed_by_admin(&router, &key)
+            .await
+            .as_deref(),
+        Some(host.as_str())
+    );
     router.shutdown().await;
     let reply = in_flight.await.expect("task").expect("answered");
     assert_eq!(reply.status, 200);
