@@ -102,3 +102,36 @@ async fn key_sources_in_order_and_400_naming_them() {
     router.shutdown().await;
     fleet.shutdown().await;
 }
+
+#[tokio::test]
+async fn cleartext_http2_clients_are_served() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let fleet = Fleet::start(2).await.expect("fleet");
+    let router = start(config_for(&fleet)).await;
+    let expected = host_of(&router, "alice").await;
+    let stream = tokio::net::TcpStream::connect(router.listen_addr())
+        .await
+        .expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2c handshake (prior knowledge)");
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("http://{}/v/alice/run", router.listen_addr()))
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let resp = tokio::time::timeout(std::time::Duration::from_secs(5), sender.send_request(req))
+        .await
+        .expect("in time")
+        .expect("h2 response");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    assert_eq!(resp.headers()["x-ringward-host"], expected.as_str());
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("alice"));
+    router.shutdown().await;
+    fleet.shutdown().await;
+}

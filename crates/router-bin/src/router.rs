@@ -208,6 +208,12 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigEr
     if config.listen.addr != old.listen.addr || config.admin.addr != old.admin.addr {
         warn!("listen.addr / admin.addr changes apply only after a restart");
     }
+    if config.listen.header_read_timeout != old.listen.header_read_timeout
+        || config.listen.http2_keep_alive_interval != old.listen.http2_keep_alive_interval
+        || config.listen.shutdown_grace != old.listen.shutdown_grace
+    {
+        warn!("[listen] timeout changes apply only after a restart");
+    }
     let hosts_changed = config.hosts != old.hosts
         || config.limits.per_host_in_flight != old.limits.per_host_in_flight;
     if hosts_changed {
