@@ -6,6 +6,7 @@
 mod admin;
 mod capacity;
 mod ejection;
+mod faults;
 mod incident;
 mod reload;
 mod retries;
