@@ -177,6 +177,16 @@ pub struct HostPermit {
     slot: Option<usize>,
 }
 
+impl HostPermit {
+    /// The host sent its response head: it is not hung, whatever the body takes, so this
+    /// request stops counting towards the oldest in-flight age (it still counts as in flight).
+    pub fn answered(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.loads.hosts[self.host].starts[slot].store(0, Ordering::Release);
+        }
+    }
+}
+
 impl Drop for HostPermit {
     fn drop(&mut self) {
         let load = &self.loads.hosts[self.host];
@@ -218,13 +228,22 @@ mod tests {
         let old = loads
             .try_acquire(HostId(0), base + Duration::from_secs(1))
             .unwrap();
-        let _young = loads
+        let young = loads
             .try_acquire(HostId(0), base + Duration::from_secs(5))
             .unwrap();
         let now = base + Duration::from_secs(8);
         assert_eq!(loads.oldest(0, now), (2, Some(Duration::from_secs(7))));
         drop(old);
         assert_eq!(loads.oldest(0, now), (1, Some(Duration::from_secs(3))));
+        let mut streaming = young;
+        streaming.answered();
+        assert_eq!(
+            loads.oldest(0, now),
+            (1, None),
+            "answered: in flight, but not aging"
+        );
+        drop(streaming);
+        assert_eq!(loads.oldest(0, now), (0, None));
     }
 
     #[test]

@@ -297,9 +297,10 @@ impl Ctx<'_> {
         resp: Response<Incoming>,
         published: &Published,
         id: HostId,
-        permits: (HostPermit, GlobalPermit),
+        mut permits: (HostPermit, GlobalPermit),
         deadline: Instant,
     ) -> Response<ProxyBody> {
+        permits.0.answered();
         let host = published.fleet.host(id);
         let (mut parts, body) = resp.into_parts();
         if let Some(value) = parts.headers.remove(health::ORCA_HEADER) {
