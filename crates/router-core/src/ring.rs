@@ -165,8 +165,23 @@ impl Ring {
     /// The host of the slot a 64-bit hash falls in.
     #[inline]
     pub(crate) fn slot_host(&self, hash: u64) -> u16 {
+        self.table[self.slot_of(hash)]
+    }
+
+    /// The slot a 64-bit hash falls in.
+    #[inline]
+    pub(crate) fn slot_of(&self, hash: u64) -> usize {
         // `shift` is 44, so the index is below `table.len()`.
-        self.table[(hash >> self.shift) as usize]
+        (hash >> self.shift) as usize
+    }
+
+    /// The host of a slot.
+    ///
+    /// # Panics
+    /// If `slot` is out of range (callers derive it from `slot_of`).
+    #[inline]
+    pub(crate) fn host_at(&self, slot: usize) -> u16 {
+        self.table[slot]
     }
 }
 

@@ -9,6 +9,7 @@ use crate::hash::KeyHash;
 use crate::host::HostId;
 use crate::inflight::InFlight;
 use crate::ring::Ring;
+use crate::walk::probe;
 
 /// A routing snapshot published through [`SharedSnapshot`]; replaced whole.
 pub type SharedSnapshot = arc_swap::ArcSwap<Snapshot>;
@@ -99,12 +100,41 @@ impl Snapshot {
         // Fast path, the same decision as the walk's first step: the key's own
         // host is open, under its hard limit and under the floor.
         let own = self.ring.primary(hash);
-        if let Admission::Open = self.admission[own.index()] {
-            let n = loads.in_flight(own);
-            if n < bounded.floor && loads.hard_limit(own).is_none_or(|limit| n < limit) {
-                return Some(own);
+        match self.admission[own.index()] {
+            Admission::Open if self.light(own, loads, bounded) => return Some(own),
+            Admission::Closed(_) => {
+                // The key's own host is out: when the first probe lands on
+                // another host it is the walk's second host, and if that one
+                // is open and light the walk would stop there too.
+                let next = HostId(u32::from(probe(&self.ring, hash.0, 1)));
+                if next != own
+                    && self.admission[next.index()] == Admission::Open
+                    && self.light(next, loads, bounded)
+                {
+                    return Some(next);
+                }
             }
+            _ => {}
         }
+        self.route_slow(hash, loads, bounded)
+    }
+
+    /// Under the bounded-load floor and the hard limit: taken whatever the average.
+    #[inline]
+    fn light(&self, host: HostId, loads: &impl InFlight, bounded: &BoundedLoads) -> bool {
+        let n = loads.in_flight(host);
+        n < bounded.floor && loads.hard_limit(host).is_none_or(|limit| n < limit)
+    }
+
+    /// The walk beyond the key's own host, kept out of line so the fast path
+    /// stays small.
+    #[inline(never)]
+    fn route_slow(
+        &self,
+        hash: KeyHash,
+        loads: &impl InFlight,
+        bounded: &BoundedLoads,
+    ) -> Option<HostId> {
         self.decide(hash, loads, bounded, &mut Quiet)
     }
 

@@ -150,3 +150,56 @@ proptest! {
         prop_assert!(to_new >= moved * 8 / 10, "moved {moved}, only {to_new} to the new host");
     }
 }
+
+/// In-flight counts drawn by the test.
+struct Drawn {
+    per_host: Vec<u32>,
+    hard: Option<u32>,
+}
+
+impl router_core::InFlight for Drawn {
+    fn in_flight(&self, host: HostId) -> u32 {
+        self.per_host[host.index()]
+    }
+    fn total(&self) -> u64 {
+        self.per_host.iter().map(|&n| u64::from(n)).sum()
+    }
+    fn hard_limit(&self, _host: HostId) -> Option<u32> {
+        self.hard
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
+
+    /// `route` (with its fast paths) and `explain` always make the same choice.
+    #[test]
+    fn route_agrees_with_explain(
+        hosts in hosts_strategy(20),
+        states in prop::collection::vec(0u8..6, 20),
+        loads in prop::collection::vec(0u32..40, 20),
+        hard in prop::option::of(10u32..40),
+        factor in prop::sample::select(vec![0.0, 1.1, 1.25, 2.0]),
+        floor in 0u32..20,
+    ) {
+        let ring = Arc::new(Ring::try_new(hosts).unwrap());
+        let n = ring.len();
+        let admission = (0..n)
+            .map(|i| match states[i] {
+                0 => Admission::Closed(SkipReason::Ejected),
+                1 => Admission::OwnKeysOnly,
+                _ => Admission::Open,
+            })
+            .collect();
+        let snap = Snapshot::new(Arc::clone(&ring), admission, 0);
+        let drawn = Drawn { per_host: loads[..n].to_vec(), hard };
+        let bounded = BoundedLoads { factor, floor };
+        for k in keys(300) {
+            let e = snap.explain(k, &drawn, &bounded);
+            prop_assert_eq!(snap.route(k, &drawn, &bounded), e.chosen);
+            if let Some(c) = e.chosen {
+                prop_assert_eq!(e.walk.last().map(|s| (s.host, s.skipped)), Some((c, None)));
+            }
+        }
+    }
+}
