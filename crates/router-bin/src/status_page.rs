@@ -15,6 +15,8 @@ pub fn render(shared: &Shared) -> String {
     let fleet = &published.fleet;
     let mut rows = String::new();
     let mut eligible = 0;
+    let slots = fleet.ring.slot_counts();
+    let total_slots = fleet.ring.slots().max(1) as f64;
     for (i, h) in fleet.hosts.iter().enumerate() {
         let health = view.host(h.key);
         let state = health.map_or("healthy", |s| s.state.as_str());
@@ -43,11 +45,12 @@ pub fn render(shared: &Shared) -> String {
             });
         let _ = writeln!(
             rows,
-            "<tr class=\"{state}\"><td>{name}</td><td>{addr}</td><td>{weight}</td><td><b>{state}</b></td><td>{reason}</td>\
+            "<tr class=\"{state}\"><td>{name}</td><td>{addr}</td><td>{weight}</td><td>{share:.1}%</td><td><b>{state}</b></td><td>{reason}</td>\
              <td>{since:.1}s</td><td>{in_flight}{oldest}</td><td>{pool}</td><td>{probe}</td></tr>",
             name = html(&h.name),
             addr = h.addr,
             weight = h.weight,
+            share = 100.0 * f64::from(slots.get(i).copied().unwrap_or(0)) / total_slots,
             oldest = oldest.map_or(String::new(), |d| format!(
                 " (oldest {:.1}s)",
                 d.as_secs_f64()
@@ -64,11 +67,11 @@ pub fn render(shared: &Shared) -> String {
 <title>ringward</title><style>\
 body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
 td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}\
-.healthy td:nth-child(4){{color:#070}}.degraded td:nth-child(4),.probation td:nth-child(4){{color:#a60}}\
-.ejected td:nth-child(4),.ejected{{color:#b00}}.draining td:nth-child(4){{color:#555}}\
+.healthy td:nth-child(5){{color:#070}}.degraded td:nth-child(5),.probation td:nth-child(5){{color:#a60}}\
+.ejected td:nth-child(5),.ejected{{color:#b00}}.draining td:nth-child(5){{color:#555}}\
 </style></head><body><h1>ringward</h1>\
 <p>{eligible} of {total} hosts eligible &middot; {in_flight} requests in flight &middot; snapshot generation {generation}</p>{panic}\
-<table><tr><th>host</th><th>address</th><th>weight</th><th>state</th><th>reason</th><th>for</th><th>in flight</th><th>DB pool</th><th>last probe</th></tr>\n{rows}</table>\
+<table><tr><th>host</th><th>address</th><th>weight</th><th>ring share</th><th>state</th><th>reason</th><th>for</th><th>in flight</th><th>DB pool</th><th>last probe</th></tr>\n{rows}</table>\
 <p><a href=\"/admin/hosts\">/admin/hosts</a> &middot; <a href=\"/metrics\">/metrics</a> &middot; <a href=\"/admin/route?key=example\">/admin/route?key=</a></p>\
 </body></html>\n",
         total = fleet.hosts.len(),
