@@ -9,6 +9,7 @@ mod ejection;
 mod faults;
 mod incident;
 mod reload;
+mod replay;
 mod retries;
 mod routing;
 mod shutdown;

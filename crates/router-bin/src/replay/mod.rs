@@ -233,7 +233,10 @@ pub async fn run_scenario(scenario: &Scenario, target: Target) -> anyhow::Result
         admin,
         sick_name.clone(),
         start,
-        start + scenario.clear_at,
+        WatchUntil {
+            clear: start + scenario.clear_at,
+            end: start + scenario.plan.duration,
+        },
     ));
     tokio::time::sleep_until(start + scenario.clear_at).await;
     fleet[sick].faults().release();
@@ -282,34 +285,46 @@ async fn sick_host(
         .unwrap_or(0)
 }
 
-/// Watches the sick host until `end` (the clear): when it last received a
-/// request while sick, and when the router (if it has an admin API) first
-/// reported it ejected.
+/// When the watcher stops counting requests to the sick host (the clear),
+/// and when it stops altogether.
+struct WatchUntil {
+    clear: Instant,
+    end: Instant,
+}
+
+/// Watches the sick host: when it last received a request while sick, and,
+/// when the router has an admin API, when it first reported the host
+/// ejected and when it next reported it healthy after the clear.
 async fn watch_sick(
     stats: simhost::StatsHandle,
     admin: Option<SocketAddr>,
     sick: String,
     start: Instant,
-    end: Instant,
+    until: WatchUntil,
 ) -> Watched {
     let mut watched = Watched::default();
     let mut seen = stats.val_requests();
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
     let mut next_admin_poll = Instant::now();
-    while Instant::now() < end {
+    while Instant::now() < until.end {
         ticker.tick().await;
-        let now = stats.val_requests();
-        if now != seen {
-            seen = now;
-            watched.last_request_to_sick = Some(start.elapsed());
+        let now = Instant::now();
+        if now < until.clear && stats.val_requests() != seen {
+            seen = stats.val_requests();
+            watched.last_request_to_sick = Some(now - start);
         }
-        if let (Some(admin), None) = (admin, watched.ejected_at) {
-            if Instant::now() >= next_admin_poll {
-                next_admin_poll = Instant::now() + Duration::from_millis(25);
-                if host_state(admin, &sick).await.as_deref() == Some("ejected") {
-                    watched.ejected_at = Some(start.elapsed());
-                }
+        let Some(admin) = admin else { continue };
+        if watched.recovered_at.is_some() || now < next_admin_poll {
+            continue;
+        }
+        next_admin_poll = now + Duration::from_millis(25);
+        let state = host_state(admin, &sick).await;
+        match (state.as_deref(), watched.ejected_at) {
+            (Some("ejected"), None) => watched.ejected_at = Some(now - start),
+            (Some("healthy"), Some(_)) if now >= until.clear => {
+                watched.recovered_at = Some(now - start)
             }
+            _ => {}
         }
     }
     watched
@@ -376,11 +391,11 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
 /// The one-screen summary table.
 pub fn summary(runs: &[RunReport]) -> String {
     use std::fmt::Write as _;
-    let ms = |v: Option<u64>| v.map_or("never".to_owned(), |v| format!("{v} ms"));
+    let ms = |v: Option<u64>| v.map_or("-".to_owned(), |v| format!("{v} ms"));
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<34}{}",
+        "{:<38}{}",
         "",
         runs.iter()
             .map(|r| format!("{:>16}", r.name))
@@ -389,7 +404,7 @@ pub fn summary(runs: &[RunReport]) -> String {
     let mut row = |label: &str, f: &dyn Fn(&RunReport) -> String| {
         let _ = writeln!(
             out,
-            "{label:<34}{}",
+            "{label:<38}{}",
             runs.iter()
                 .map(|r| format!("{:>16}", f(r)))
                 .collect::<String>()
@@ -399,6 +414,9 @@ pub fn summary(runs: &[RunReport]) -> String {
     row("exhaustion -> ejection", &|r| ms(r.ejected_after_ms));
     row("exhaustion -> last request while sick", &|r| {
         ms(r.last_request_to_sick_after_ms)
+    });
+    row("clear -> host healthy again", &|r| {
+        ms(r.recovered_after_clear_ms)
     });
     row("requests sent", &|r| r.requests.to_string());
     row("answered 2xx", &|r| r.ok.to_string());
@@ -414,12 +432,11 @@ pub fn summary(runs: &[RunReport]) -> String {
     row("Vals moved (from the sick host)", &|r| {
         format!("{} ({})", r.vals_moved, r.vals_moved_from_sick)
     });
-    row("moved Vals back / exact return", &|r| {
-        format!(
-            "{} / {}",
-            r.vals_returned,
-            if r.exact_return { "yes" } else { "no" }
-        )
+    row("moved Vals seen after / back home", &|r| {
+        format!("{} / {}", r.vals_moved_seen_after, r.vals_returned)
+    });
+    row("exact return", &|r| {
+        if r.exact_return { "yes" } else { "no" }.to_owned()
     });
     row("goodput", &|r| format!("{:.0} req/s", r.goodput_rps));
     out

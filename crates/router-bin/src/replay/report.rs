@@ -49,13 +49,18 @@ pub struct RunReport {
     /// Time from pool exhaustion to the last request the sick host received
     /// while sick (before the fault was cleared), in ms.
     pub last_request_to_sick_after_ms: Option<u64>,
+    /// Time from the clear to the router reporting the host healthy again
+    /// (ejection served, probation passed), in ms.
+    pub recovered_after_clear_ms: Option<u64>,
     /// Vals answered both before the fault and during it.
     pub vals_observed: u64,
     /// Vals that moved during the fault.
     pub vals_moved: u64,
     /// Of the moved Vals, those that were on the sick host before.
     pub vals_moved_from_sick: u64,
-    /// Of the moved Vals, those back on their first host at the end.
+    /// Of the moved Vals, those answered again after the host was back.
+    pub vals_moved_seen_after: u64,
+    /// Of those, the ones back on their first host.
     pub vals_returned: u64,
     /// Vals on another host at the end than at the start, that did not move during the fault.
     pub vals_displaced: u64,
@@ -93,6 +98,8 @@ pub struct Second {
 pub(crate) struct Watched {
     pub(crate) ejected_at: Option<Duration>,
     pub(crate) last_request_to_sick: Option<Duration>,
+    /// When the router reported the host healthy again after the clear.
+    pub(crate) recovered_at: Option<Duration>,
 }
 
 /// Builds a run's report.
@@ -125,7 +132,12 @@ pub(crate) fn analyse(
         }
     }
 
-    let placement = Placement::of(samples, sick_host, timeline);
+    // Where the router says when the host is back, Vals are compared from
+    // then on; otherwise from the clear (plus settling time).
+    let back_from = watched
+        .recovered_at
+        .unwrap_or(timeline.clear_at + timeline.settle);
+    let placement = Placement::of(samples, sick_host, timeline, back_from);
     let after_fault =
         |at: Option<Duration>| at.map(|t| t.saturating_sub(timeline.fault_at).as_millis() as u64);
     RunReport {
@@ -141,14 +153,19 @@ pub(crate) fn analyse(
         max_latency_ms: max_latency.as_millis() as u64,
         ejected_after_ms: after_fault(watched.ejected_at),
         last_request_to_sick_after_ms: after_fault(watched.last_request_to_sick),
+        recovered_after_clear_ms: watched
+            .recovered_at
+            .map(|t| t.saturating_sub(timeline.clear_at).as_millis() as u64),
         vals_observed: placement.observed,
         vals_moved: placement.moved,
         vals_moved_from_sick: placement.moved_from_sick,
+        vals_moved_seen_after: placement.moved_seen_after,
         vals_returned: placement.returned,
         vals_displaced: placement.displaced,
         exact_return: placement.moved > 0
             && placement.moved == placement.moved_from_sick
-            && placement.returned == placement.moved
+            && placement.moved_seen_after > 0
+            && placement.returned == placement.moved_seen_after
             && placement.displaced == 0,
         goodput_rps: ok as f64 / timeline.end.as_secs_f64().max(f64::EPSILON),
         per_second: per_second(samples, timeline.end),
@@ -160,19 +177,21 @@ struct Placement {
     observed: u64,
     moved: u64,
     moved_from_sick: u64,
+    moved_seen_after: u64,
     returned: u64,
     displaced: u64,
 }
 
 impl Placement {
-    fn of(samples: &[Sample], sick_host: &str, t: Timeline) -> Self {
+    fn of(samples: &[Sample], sick_host: &str, t: Timeline, back_from: Duration) -> Self {
         let before = last_host_in(samples, Duration::ZERO, t.fault_at);
         let during = last_host_in(samples, t.fault_at + t.settle, t.clear_at);
-        let after = last_host_in(samples, t.clear_at + t.settle, t.end);
+        let after = last_host_in(samples, back_from, t.end);
         let mut p = Placement {
             observed: 0,
             moved: 0,
             moved_from_sick: 0,
+            moved_seen_after: 0,
             returned: 0,
             displaced: 0,
         };
@@ -187,7 +206,10 @@ impl Placement {
             if moved {
                 p.moved += 1;
                 p.moved_from_sick += u64::from(*first == sick_host);
-                p.returned += u64::from(after.get(val) == Some(first));
+                if let Some(last) = after.get(val) {
+                    p.moved_seen_after += 1;
+                    p.returned += u64::from(last == first);
+                }
             } else if after.get(val).is_some_and(|last| last != first) {
                 p.displaced += 1;
             }
