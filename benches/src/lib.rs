@@ -1,7 +1,7 @@
 //! Shared inputs for Ringward's benchmarks, and the ring quality report.
 //!
 //! The ring bench (`benches/ring.rs`) times lookups and builds with criterion;
-//! [`quality_report`] measures what timing cannot: balance, weight honour and
+//! [`quality`] measures what timing cannot: balance, weight honour and
 //! how many keys move on ejection and membership changes, for Ringward's ring
 //! and for the peers (`hashring` 0.3 and `pingora-ketama` 0.9, 160 points per
 //! host). Run it with `RING_QUALITY=1 cargo bench -p ringward-benches --bench ring`.
