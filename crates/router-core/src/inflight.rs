@@ -218,6 +218,28 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_permits_respect_the_limit() {
+        let c = Arc::new(InFlightCounters::new(1, Some(3)));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let c = Arc::clone(&c);
+                std::thread::spawn(move || {
+                    for _ in 0..2000 {
+                        if let Some(g) = c.try_acquire(HostId(0)) {
+                            assert!(c.in_flight(HostId(0)) <= 3);
+                            drop(g);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!((c.in_flight(HostId(0)), c.total()), (0, 0));
+    }
+
+    #[test]
     fn owned_guard_and_stray_release() {
         let c = Arc::new(InFlightCounters::new(1, None));
         let g = c.try_acquire_owned(HostId(0)).unwrap();

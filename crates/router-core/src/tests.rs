@@ -283,3 +283,23 @@ const PINNED: &[(usize, &str, &[&str])] = &[
     (2, "val/42", &["host-039", "host-095", "host-062"]),
     (2, "x", &["host-020", "host-053", "host-038"]),
 ];
+
+#[test]
+fn above_the_floor_the_cap_is_factor_times_average() {
+    let ring = fleet(10);
+    let snap = Snapshot::all_open(Arc::clone(&ring), 0);
+    let b = BoundedLoads::default();
+    let k = key(6);
+    let walk: Vec<HostId> = ring.candidates(k).collect();
+    // 9 hosts at 97 plus the key's host: cap = ceil(1.25 x (total + 1) / 10).
+    let mut loads = Loads {
+        per_host: vec![97; 10],
+        hard: None,
+    };
+    loads.per_host[walk[0].index()] = 127; // total 1000: cap ceil(125.125) = 126
+    assert_eq!(snap.route(k, &loads, &b), Some(walk[1]));
+    loads.per_host[walk[0].index()] = 125; // total 998: cap ceil(124.875) = 125
+    assert_eq!(snap.route(k, &loads, &b), Some(walk[1]));
+    loads.per_host[walk[0].index()] = 124; // total 997: cap ceil(124.75) = 125
+    assert_eq!(snap.route(k, &loads, &b), Some(walk[0]));
+}
