@@ -54,7 +54,8 @@ impl Router {
     /// Binds both listeners and starts every task.
     ///
     /// # Errors
-    /// A listener cannot bind (the error names it and its address).
+    /// A listener cannot bind (the error names it and its address), or the admin listener
+    /// is off loopback without a token.
     pub async fn start(config: Config) -> Result<Router, StartError> {
         Router::start_with_clock(config, Arc::new(TokioClock)).await
     }
@@ -67,6 +68,17 @@ impl Router {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Router, StartError> {
+        // The parser's rule, enforced here too for configs built in code (`Config::for_hosts`
+        // plus edits): an admin listener off loopback needs a token. Checked before binding.
+        if config.admin.token.is_none() && !config.admin.addr.ip().is_loopback() {
+            return Err(StartError::Config(ConfigErrors::single(
+                "admin.token",
+                format!(
+                    "required when admin.addr ({}) is not a loopback address",
+                    config.admin.addr
+                ),
+            )));
+        }
         let listener = bind("listen", config.listen.addr).await?;
         let admin_listener = bind("admin", config.admin.addr).await?;
         let listen_addr = listener.local_addr().map_err(|source| StartError::Bind {
