@@ -213,6 +213,9 @@ fn moved(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).filter(|(x, y)| x != y).count()
 }
 
+/// Permanent membership changes measured (each an add and a remove).
+pub const CHANGES: usize = 10;
+
 /// One row of the quality table.
 #[derive(Debug, Clone, Default)]
 pub struct Quality {
@@ -234,9 +237,13 @@ pub struct Quality {
     pub eject_spread_error: f64,
     /// Restore in a different order than ejected: keys not back where they were.
     pub restore_not_exact: usize,
-    /// Add a host: keys moved / ideal share (worst of several).
+    /// Add a host: keys moved / ideal share (worst of [`CHANGES`]).
     pub add_moved_over_ideal: f64,
-    /// Remove a host: keys moved / ideal share (worst of several).
+    /// Add a host: the mean of the same ratios.
+    pub add_mean: f64,
+    /// Remove a host: the mean of the ratios.
+    pub remove_mean: f64,
+    /// Remove a host: keys moved / ideal share (worst of [`CHANGES`]).
     pub remove_moved_over_ideal: f64,
     /// Whether the result is the same for a reversed host listing.
     pub order_independent: bool,
@@ -365,14 +372,17 @@ fn measure<P: Placement>(
     }
 
     // Permanent changes: add a new host, remove an existing one.
+    let (mut add_sum, mut remove_sum) = (0.0, 0.0);
     let mut add_worst: f64 = 0.0;
     let mut remove_worst: f64 = 0.0;
-    for t in 0..3usize {
+    for t in 0..CHANGES {
         let mut grown = hosts.clone();
         grown.push(HostSpec::new(host_name(n + t), 1));
         let after = placements(&P::build(&grown), keys, &none);
         let ideal = keys.len() as f64 / (n + 1) as f64;
-        add_worst = add_worst.max(moved(&base, &after) as f64 / ideal);
+        let r = moved(&base, &after) as f64 / ideal;
+        add_sum += r / CHANGES as f64;
+        add_worst = add_worst.max(r);
 
         let gone = (t * 331 + 5) % n;
         let shrunk: Vec<HostSpec> = hosts
@@ -383,7 +393,9 @@ fn measure<P: Placement>(
             .collect();
         let after = placements(&P::build(&shrunk), keys, &none);
         let ideal = keys.len() as f64 / n as f64;
-        remove_worst = remove_worst.max(moved(&base, &after) as f64 / ideal);
+        let r = moved(&base, &after) as f64 / ideal;
+        remove_sum += r / CHANGES as f64;
+        remove_worst = remove_worst.max(r);
     }
 
     let mut reversed = hosts.clone();
@@ -402,6 +414,8 @@ fn measure<P: Placement>(
         restore_not_exact,
         add_moved_over_ideal: add_worst,
         remove_moved_over_ideal: remove_worst,
+        add_mean: add_sum,
+        remove_mean: remove_sum,
         order_independent,
         build_ms,
         memory_bytes: memory(&hosts),
@@ -452,13 +466,13 @@ pub fn quality_table(rows: &[Quality]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| ring | max/mean | min/mean | weight err (class / host) | eject moved/share | eject others moved | eject spread err | restore not exact | add moved/ideal | remove moved/ideal | order-indep. | build ms | memory |"
+        "| ring | max/mean | min/mean | weight err (class / host) | eject moved/share | eject others moved | eject spread err | restore not exact | add moved/ideal (worst / mean) | remove moved/ideal (worst / mean) | order-indep. | build ms | memory |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {:.3} | {:.3} | {:.1}% / {:.1}% | {:.3} | {} | {:.1}% | {} | {:.3} | {:.3} | {} | {:.1} | {:.2} MiB |",
+            "| {} | {:.3} | {:.3} | {:.1}% / {:.1}% | {:.3} | {} | {:.1}% | {} | {:.3} / {:.3} | {:.3} / {:.3} | {} | {:.1} | {:.2} MiB |",
             r.name,
             r.max_over_mean,
             r.min_over_mean,
@@ -469,7 +483,9 @@ pub fn quality_table(rows: &[Quality]) -> String {
             r.eject_spread_error * 100.0,
             r.restore_not_exact,
             r.add_moved_over_ideal,
+            r.add_mean,
             r.remove_moved_over_ideal,
+            r.remove_mean,
             if r.order_independent { "yes" } else { "no" },
             r.build_ms,
             r.memory_bytes as f64 / (1024.0 * 1024.0),
