@@ -1,1 +1,165 @@
-//! (rows to come)
+//! Row 13: hostile clients (slowloris, slow body, slow read) are cut off by the header-read,
+//! body-idle and request timeouts, and other clients keep their normal latency meanwhile.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringward_tests::client;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::rawhost::{Action, RawHost, ok_response};
+use super::{config, hosts_toml, ms, quantile};
+use crate::support::start;
+
+/// Reads until EOF or error; returns when the connection was closed, from `from`.
+async fn closed_after(mut s: TcpStream, from: Instant, bound: Duration) -> Option<Duration> {
+    let mut buf = vec![0u8; 64 * 1024];
+    tokio::time::timeout(bound, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return from.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+async fn normal_latencies(addr: std::net::SocketAddr, n: usize) -> Vec<Duration> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let started = Instant::now();
+        let r = client::get(addr, &format!("/v/n{i}/run"))
+            .await
+            .expect("answer");
+        assert_eq!(r.status, 200);
+        out.push(started.elapsed());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row13_slowloris_slow_body_and_slow_read_are_cut_off_and_others_keep_their_latency() {
+    const BIG: usize = 8 << 20;
+    let big = {
+        let mut r = format!("HTTP/1.1 200 OK\r\ncontent-length: {BIG}\r\n\r\n").into_bytes();
+        r.resize(r.len() + BIG, b'x');
+        Arc::new(r)
+    };
+    let host = RawHost::start(Arc::new(move |_, head: &str| {
+        if head.contains("/big/") {
+            Action::Reply(big.as_ref().clone())
+        } else {
+            Action::Reply(ok_response())
+        }
+    }))
+    .await;
+    let router = start(config(
+        &hosts_toml(&[("raw".into(), host.addr())]),
+        &[
+            ("listen", "header_read_timeout = \"300ms\""),
+            ("upstream", "body_idle_timeout = \"300ms\""),
+            ("upstream", "response_header_timeout = \"1s\""),
+            ("upstream", "request_timeout = \"1s\""),
+        ],
+    ))
+    .await;
+    let addr = router.listen_addr();
+    let mut baseline = normal_latencies(addr, 50).await;
+    let base_p99 = quantile(&mut baseline, 0.99);
+
+    let t0 = Instant::now();
+    let mut attackers = Vec::new();
+    // Slowloris: a head that never ends.
+    for _ in 0..100 {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"GET /v/x/run HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .expect("write");
+        attackers.push((
+            "slowloris",
+            tokio::spawn(closed_after(s, t0, Duration::from_secs(5))),
+        ));
+    }
+    // Slow body: a head promising 1000 bytes, then 10 and silence.
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"POST /v/x/run HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789")
+            .await
+            .expect("write");
+        attackers.push((
+            "slow body",
+            tokio::spawn(closed_after(s, t0, Duration::from_secs(5))),
+        ));
+    }
+    // Slow read: ask for 8 MiB and never read it.
+    let mut readers = Vec::new();
+    for _ in 0..10 {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"GET /v/big/run HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        readers.push(s);
+    }
+
+    let mut during = normal_latencies(addr, 100).await;
+    let during_p99 = quantile(&mut during, 0.99);
+
+    let mut worst: std::collections::BTreeMap<&str, Duration> = Default::default();
+    for (what, a) in attackers {
+        let closed = a
+            .await
+            .expect("task")
+            .unwrap_or_else(|| panic!("a {what} connection was never closed"));
+        let w = worst.entry(what).or_default();
+        *w = (*w).max(closed);
+    }
+    // The slow readers: once they start reading, the stream ends (cut by the request
+    // timeout) well short of the 8 MiB they asked for.
+    let mut read_cut = Duration::ZERO;
+    for mut s in readers {
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 64 * 1024];
+        // The fault itself: this client reads nothing until well after the request timeout.
+        tokio::time::sleep_until(t0 + Duration::from_millis(1500)).await;
+        let end = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got += n,
+                }
+            }
+        })
+        .await;
+        assert!(end.is_ok(), "a slow reader's connection stayed open");
+        assert!(
+            got < BIG,
+            "a slow reader got the whole body after the request timeout"
+        );
+        read_cut = read_cut.max(t0.elapsed());
+    }
+    assert!(
+        worst["slowloris"] < Duration::from_millis(300 + 700),
+        "{worst:?}"
+    );
+    assert!(
+        worst["slow body"] < Duration::from_millis(300 + 700),
+        "{worst:?}"
+    );
+    assert!(
+        during_p99 <= base_p99 + Duration::from_millis(50),
+        "normal p99 {during_p99:?} under attack vs {base_p99:?} before"
+    );
+    println!(
+        "FIGURE row 13: 100 slowloris + 20 slow-body + 10 slow-read connections; slowloris closed by {:.0} ms (header timeout 300 ms), slow bodies by {:.0} ms (body idle 300 ms), slow reads cut short by the 1 s request timeout; other clients' p99 {:.1} ms under attack vs {:.1} ms before",
+        ms(worst["slowloris"]),
+        ms(worst["slow body"]),
+        ms(during_p99),
+        ms(base_p99)
+    );
+    router.shutdown().await;
+    host.stop();
+}

@@ -131,8 +131,8 @@ async fn row06_a_deadlocked_pool_ends_requests_at_the_timeout_and_ejects_the_hos
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row07_a_hanging_health_endpoint_fails_its_probes_and_the_others_keep_their_schedule() {
     const INTERVAL: Duration = Duration::from_millis(200);
-    let a = RawHost::start(Arc::new(|_| Action::Reply(ok_response()))).await;
-    let b = RawHost::start(Arc::new(|_| Action::Reply(ok_response()))).await;
+    let a = RawHost::start(Arc::new(|_, _| Action::Reply(ok_response()))).await;
+    let b = RawHost::start(Arc::new(|_, _| Action::Reply(ok_response()))).await;
     let fleet = Fleet::start(1).await.expect("fleet");
     let mut hosts = fleet.named_addrs();
     hosts.push(("raw-a".into(), a.addr()));

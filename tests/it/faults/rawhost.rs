@@ -21,8 +21,8 @@ pub(crate) enum Action {
     Close,
 }
 
-/// Decides the action from the 0-based index of the request on its connection.
-pub(crate) type Behaviour = Arc<dyn Fn(usize) -> Action + Send + Sync>;
+/// Decides the action from the 0-based index of the request on its connection and its head.
+pub(crate) type Behaviour = Arc<dyn Fn(usize, &str) -> Action + Send + Sync>;
 
 /// A well-formed small 200 (keep-alive).
 pub(crate) fn ok_response() -> Vec<u8> {
@@ -111,11 +111,11 @@ async fn serve(mut stream: TcpStream, conn: usize, behaviour: Behaviour, log: Ar
             }
             continue;
         }
+        let action = behaviour(index, &head);
         log.lock()
             .expect("log")
             .requests
             .push(Seen { conn, head, body });
-        let action = behaviour(index);
         index += 1;
         match action {
             Action::Reply(bytes) => {

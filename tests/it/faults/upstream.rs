@@ -159,7 +159,7 @@ async fn row03_a_reset_before_the_head_is_retried_for_get_and_a_post_is_never_re
 
 #[tokio::test]
 async fn row03_a_reset_after_the_head_aborts_the_client_response_and_nothing_is_replayed() {
-    let raw = RawHost::start(Arc::new(|_| {
+    let raw = RawHost::start(Arc::new(|_, _| {
         Action::ReplyThenReset(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial".to_vec())
     }))
     .await;
@@ -295,7 +295,7 @@ async fn row16_a_malformed_response_is_502_and_its_connection_is_not_reused() {
     ];
     let next = Arc::new(AtomicUsize::new(0));
     let n = Arc::clone(&next);
-    let raw = RawHost::start(Arc::new(move |_| {
+    let raw = RawHost::start(Arc::new(move |_, _| {
         let i = n.fetch_add(1, Ordering::SeqCst);
         Action::Reply(malformed[i % malformed.len()].to_vec())
     }))
@@ -336,7 +336,7 @@ async fn row16_a_malformed_response_is_502_and_its_connection_is_not_reused() {
 async fn row17_a_keep_alive_connection_closed_on_reuse_is_retried_transparently() {
     // The raw host answers the first request of each connection and closes the connection
     // when the next one arrives on it: the race of an upstream keep-alive timeout.
-    let raw = RawHost::start(Arc::new(|i| {
+    let raw = RawHost::start(Arc::new(|i, _| {
         if i == 0 {
             Action::Reply(ok_response())
         } else {
