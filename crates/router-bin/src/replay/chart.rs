@@ -1,5 +1,5 @@
-//! A self-contained SVG chart of a replay: p99 latency and failed or pending
-//! requests per second for each run, with the fault, the ejection and the
+//! A self-contained SVG chart of a replay: p99 latency, and requests that
+//! failed, hung or took over a second, per second for each run, with the fault, the ejection and the
 //! clear marked. No scripts, no fonts to fetch: it opens in any browser.
 
 use std::fmt::Write as _;
@@ -64,14 +64,14 @@ pub(crate) fn render(runs: &[RunReport], marks: &Marks) -> String {
     let top2 = top1 + PANEL + 40.0;
     let peak = runs
         .iter()
-        .flat_map(|r| r.per_second.iter().map(|s| f64::from(s.failed + s.pending)))
+        .flat_map(|r| r.per_second.iter().map(|s| f64::from(bad(s))))
         .fold(1.0_f64, f64::max);
     let y_err = |n: f64| top2 + PANEL * (1.0 - n / peak);
     let half = (peak / 2.0).round();
     axes(
         &mut svg,
         top2,
-        "failed + pending requests / s",
+        "requests failed, pending or over 1 s, per second of sending",
         &[
             (0.0, "0".to_owned()),
             (half, format!("{half}")),
@@ -95,12 +95,9 @@ pub(crate) fn render(runs: &[RunReport], marks: &Marks) -> String {
         polyline(
             &mut svg,
             color,
-            run.per_second.iter().map(|s| {
-                (
-                    x(f64::from(s.t) + 0.5),
-                    y_err(f64::from(s.failed + s.pending)),
-                )
-            }),
+            run.per_second
+                .iter()
+                .map(|s| (x(f64::from(s.t) + 0.5), y_err(f64::from(bad(s))))),
         );
         let _ = write!(
             svg,
@@ -137,14 +134,28 @@ pub(crate) fn render(runs: &[RunReport], marks: &Marks) -> String {
         "#555",
         "released",
     );
+    let step = if seconds > 30.0 { 10 } else { 2 };
+    for t in (0..=seconds as u32).step_by(step) {
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{t}</text>"#,
+            x(f64::from(t)),
+            top2 + PANEL + 16.0
+        );
+    }
     let _ = write!(
         svg,
         r#"<text x="{}" y="{}">seconds</text>"#,
         WIDTH / 2.0,
-        top2 + PANEL + 30.0
+        top2 + PANEL + 34.0
     );
     svg.push_str("</svg>\n");
     svg
+}
+
+/// Requests of one second that a user would call broken.
+fn bad(s: &super::report::Second) -> u32 {
+    s.failed + s.pending + s.over_1s
 }
 
 fn axes(svg: &mut String, top: f64, title: &str, ticks: &[(f64, &str)], y: impl Fn(f64) -> f64) {

@@ -85,6 +85,8 @@ pub struct Second {
     pub failed: u32,
     /// Of those, still pending at the end.
     pub pending: u32,
+    /// Of those, answered but only after more than 1 s.
+    pub over_1s: u32,
     /// Latency percentiles of this second's requests (pending ones count with their wait so far), in ms.
     pub p50_ms: f64,
     /// 99th percentile, in ms.
@@ -255,6 +257,10 @@ fn per_second(samples: &[Sample], end: Duration) -> Vec<Second> {
                         || matches!(e, Ending::Status(c) if !(200..300).contains(c))
                 }),
                 pending: count(|e| matches!(e, Ending::Pending)),
+                over_1s: bucket
+                    .iter()
+                    .filter(|s| s.ending != Ending::Pending && s.latency > Duration::from_secs(1))
+                    .count() as u32,
                 p50_ms: percentile(&ms, 0.50),
                 p99_ms: percentile(&ms, 0.99),
                 max_ms: ms.last().copied().unwrap_or(0.0),
