@@ -43,13 +43,28 @@ pub enum ProxyError {
     /// The router is shutting down.
     #[error("the router is shutting down")]
     ShuttingDown,
+    /// The request's framing is ambiguous or invalid (request smuggling defence, `framing`).
+    #[error("bad request framing: {reason}")]
+    BadFraming {
+        /// The rule broken.
+        reason: &'static str,
+    },
+    /// The client's request body was malformed or broke off while it was forwarded.
+    #[error("the request body was malformed or broken off")]
+    ClientBody,
+    /// The client's request body stalled longer than the body idle timeout.
+    #[error("the request body stalled")]
+    ClientBodyTimeout,
 }
 
 impl ProxyError {
     /// The status code answering this error (the only such mapping).
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::NoKey { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::NoKey { .. } | ProxyError::BadFraming { .. } | ProxyError::ClientBody => {
+                StatusCode::BAD_REQUEST
+            }
+            ProxyError::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::NoEligibleHost | ProxyError::AtCapacity | ProxyError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -63,6 +78,20 @@ impl ProxyError {
     /// True when a 503 should carry Retry-After.
     pub fn retry_after(&self) -> bool {
         self.status() == StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    /// True when the client's connection must be closed after the answer: after a framing
+    /// error or a broken body, what follows on the connection cannot be trusted.
+    pub fn closes_connection(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::BadFraming { .. } | ProxyError::ClientBody | ProxyError::ClientBodyTimeout
+        )
+    }
+
+    /// True when the failure is the client's, so the host's health must not pay for it.
+    pub fn is_client_fault(&self) -> bool {
+        self.status().is_client_error()
     }
 
     /// True when nothing reached the host, so the request may go to the next host whatever its method.
@@ -88,6 +117,10 @@ impl ProxyError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if self.closes_connection() {
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if self.retry_after() {
             // Retry-After is whole seconds; round up so "500ms" does not become "0".
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
@@ -137,6 +170,11 @@ mod tests {
         assert_eq!(ProxyError::Protocol.status(), 502);
         assert_eq!(ProxyError::Timeout.status(), 504);
         assert_eq!(ProxyError::ConnectTimeout.status(), 504);
+        assert_eq!(ProxyError::BadFraming { reason: "x" }.status(), 400);
+        assert_eq!(ProxyError::ClientBody.status(), 400);
+        assert_eq!(ProxyError::ClientBodyTimeout.status(), 408);
+        assert!(ProxyError::ClientBody.is_client_fault());
+        assert!(!ProxyError::Reset.is_client_fault());
     }
 
     #[test]
@@ -156,5 +194,13 @@ mod tests {
         assert!(r.headers().get(header::RETRY_AFTER).is_none());
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(v["host"], "host-a");
+        assert!(r.headers().get(header::CONNECTION).is_none());
+
+        let r = ProxyError::BadFraming {
+            reason: "missing Host",
+        }
+        .response(None, None, Duration::from_secs(1));
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.headers()[header::CONNECTION], "close");
     }
 }

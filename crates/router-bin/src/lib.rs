@@ -36,6 +36,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod fleet;
+pub mod framing;
 pub mod headers;
 pub mod health_task;
 pub mod inflight;

@@ -11,12 +11,13 @@ use http::header::{HOST, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, Uri, Version};
 use http_body::Body as _;
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use router_core::{Admission, HostId, InFlight, KeyHash, SkipReason};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::body::{self, ProxyBody, TimedBody};
+use crate::body::{self, BoxError, ProxyBody, TimedBody};
 use crate::client::classify;
 use crate::config::Config;
 use crate::error::ProxyError;
@@ -38,6 +39,9 @@ pub async fn handle(
     remote: SocketAddr,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
+    if let Err(e) = crate::framing::check(&req) {
+        return crate::framing::reject(&e, req.version());
+    }
     let config = shared.config.load_full();
     let Some(key) = extract_key(&config.route.key, &req).map(|k| k.into_owned()) else {
         shared
@@ -103,12 +107,11 @@ pub async fn handle(
     // A body that is known to be empty can be sent again; a streamed one only once.
     let replayable = body.is_end_stream();
     let mut streamed: Option<ProxyBody> = (!replayable).then(|| {
-        body::boxed(TimedBody::<_, ()>::new(
-            body,
-            config.upstream.body_idle_timeout,
-            deadline,
-            None,
-        ))
+        // Marked, so a broken or stalled upload is told apart from a failing host.
+        body::boxed(
+            TimedBody::<_, ()>::new(body, config.upstream.body_idle_timeout, deadline, None)
+                .map_err(|e| -> BoxError { Box::new(crate::framing::ClientBodyError(e)) }),
+        )
     });
     let hash = KeyHash::of(key.as_bytes());
     let mut generation = shared.generation.subscribe();
@@ -163,6 +166,10 @@ pub async fn handle(
                 return ctx.respond(resp, &published, id, (permit, global), deadline);
             }
             Exchange::Failed(err) => {
+                if let Some(error) = crate::framing::client_fault(&err) {
+                    // The client's body broke: not the host's failure, nothing to retry.
+                    return ctx.fail(error, Some(&host.name));
+                }
                 let (error, failure) = classify(&err);
                 tracing::debug!(host = %host.name, key = %key, error = %err, "upstream failed");
                 shared.send_event(HealthEvent::Outcome {
