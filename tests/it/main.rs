@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod bad_input;
 mod capacity;
 mod ejection;
 mod faults;
