@@ -8,6 +8,7 @@ mod bad_input;
 mod capacity;
 mod ejection;
 mod faults;
+mod fuzz;
 mod incident;
 mod reload;
 mod replay;
