@@ -80,3 +80,48 @@ async fn a_stalled_response_body_is_cut_by_the_idle_timeout() {
     router.shutdown().await;
     fleet.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_releases_its_slot() {
+    use std::sync::Arc;
+    use tokio::io::AsyncWriteExt;
+
+    use crate::faults::rawhost::{Action, RawHost};
+
+    const BIG: usize = 8 << 20;
+    let big = {
+        let mut r = format!("HTTP/1.1 200 OK\r\ncontent-length: {BIG}\r\n\r\n").into_bytes();
+        r.resize(r.len() + BIG, b'x');
+        Arc::new(r)
+    };
+    let host = RawHost::start(Arc::new(move |_, _: &str| {
+        Action::Reply(big.as_ref().clone())
+    }))
+    .await;
+    let router = start(crate::faults::config(
+        &crate::faults::hosts_toml(&[("raw".into(), host.addr())]),
+        &[("upstream", "body_idle_timeout = \"300ms\"")],
+    ))
+    .await;
+    // Ask for 8 MiB and read none of it: the router's writes stall.
+    let mut s = tokio::net::TcpStream::connect(router.listen_addr())
+        .await
+        .expect("connect");
+    s.write_all(b"GET /v/k/run HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("request");
+    eventually_async(
+        Duration::from_secs(2),
+        "the request is in flight",
+        || async { host_entry(&router, "raw").await["in_flight"] == 1 },
+    )
+    .await;
+    // Its slot comes back although the client never reads (stall limit = body idle timeout).
+    eventually_async(Duration::from_secs(3), "the slot is released", || async {
+        host_entry(&router, "raw").await["in_flight"] == 0
+    })
+    .await;
+    drop(s);
+    router.shutdown().await;
+    host.stop();
+}

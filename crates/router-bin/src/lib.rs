@@ -50,6 +50,7 @@ pub mod retry;
 pub mod router;
 pub mod server;
 pub mod shared;
+pub mod stall;
 pub mod status_page;
 
 pub mod demo;

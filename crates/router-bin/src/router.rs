@@ -109,6 +109,8 @@ impl Router {
         let upstream = client::build(&config.upstream);
         let passive = config.health.passive.clone();
         let listen_cfg = config.listen.clone();
+        // A client that reads nothing for this long is as silent as a stalled body.
+        let write_stall = config.upstream.body_idle_timeout;
         let shared = Arc::new(Shared::new(
             config, fleet, global, upstream, metrics, keys, events_tx, control_tx, clock,
         ));
@@ -136,6 +138,7 @@ impl Router {
             },
             shutdown.subscribe(),
             listen_cfg.shutdown_grace,
+            write_stall,
             "listen",
         )));
         let admin_shared = Arc::clone(&shared);
@@ -151,6 +154,7 @@ impl Router {
             },
             shutdown.subscribe(),
             listen_cfg.shutdown_grace,
+            write_stall,
             "admin",
         )));
         info!(%listen_addr, %admin_addr, hosts = shared.fleet.load().hosts.len(), "ringward started");

@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 
 use crate::body::ProxyBody;
 use crate::config::ListenConfig;
+use crate::stall::WriteStallIo;
 
 /// A connection builder with the listener's timeouts.
 pub fn builder(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
@@ -33,13 +34,15 @@ pub fn builder(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
     b
 }
 
-/// Accepts connections until `shutdown` flips, then drains them for at most `grace`.
+/// Accepts connections until `shutdown` flips, then drains them for at most `grace`. A
+/// connection whose writes make no progress for `write_stall` is closed.
 pub async fn serve<M, S>(
     listener: TcpListener,
     builder: auto::Builder<TokioExecutor>,
     make_service: M,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
+    write_stall: Duration,
     what: &'static str,
 ) where
     M: Fn(SocketAddr) -> S,
@@ -55,7 +58,10 @@ pub async fn serve<M, S>(
                 Ok((stream, remote)) => {
                     let _ = stream.set_nodelay(true);
                     let conn = builder
-                        .serve_connection(TokioIo::new(stream), make_service(remote))
+                        .serve_connection(
+                            TokioIo::new(WriteStallIo::new(stream, write_stall)),
+                            make_service(remote),
+                        )
                         .into_owned();
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {

@@ -1,0 +1,147 @@
+//! A client connection whose writes stall is cut off: a client that stops reading its
+//! response (a slow-read attack, or a dead peer behind a full window) would otherwise hold
+//! its in-flight permit and its upstream connection for as long as it likes, because nothing
+//! polls the response body's timers while the socket refuses bytes.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// An IO whose writes fail with `TimedOut` once they have made no progress for `limit`.
+#[derive(Debug)]
+pub struct WriteStallIo<T> {
+    inner: T,
+    limit: Duration,
+    timer: Pin<Box<Sleep>>,
+    armed: bool,
+}
+
+impl<T> WriteStallIo<T> {
+    /// Wraps `inner`.
+    pub fn new(inner: T, limit: Duration) -> Self {
+        WriteStallIo {
+            inner,
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+            armed: false,
+        }
+    }
+
+    /// Called when a write or flush is pending: starts the stall clock, or fails once it ran out.
+    fn stalled<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        if !self.armed {
+            self.armed = true;
+            self.timer.as_mut().reset(Instant::now() + self.limit);
+        }
+        match self.timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn progressed<R>(&mut self, r: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        self.armed = false;
+        r
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for WriteStallIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for WriteStallIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => self.stalled(cx),
+            ready => self.progressed(ready),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => self.stalled(cx),
+            ready => self.progressed(ready),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending => self.stalled(cx),
+            ready => self.progressed(ready),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_stops_reading_times_the_writer_out() {
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut io = WriteStallIo::new(near, Duration::from_secs(1));
+        // 64 bytes fit; the rest stalls because `far` reads nothing.
+        let started = Instant::now();
+        let err = io
+            .write_all(&[7u8; 1024])
+            .await
+            .expect_err("the write stalls out");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        let mut buf = [0u8; 64];
+        far.read_exact(&mut buf)
+            .await
+            .expect("what fit was delivered");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_but_steady_reader_is_not_cut_off() {
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut io = WriteStallIo::new(near, Duration::from_secs(1));
+        let reader = tokio::spawn(async move {
+            let mut total = 0;
+            let mut buf = [0u8; 64];
+            while total < 1024 {
+                // Reads every 500 ms: slow, but never silent for the whole limit.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                total += far.read(&mut buf).await.expect("read");
+            }
+            total
+        });
+        io.write_all(&[7u8; 1024])
+            .await
+            .expect("progress resets the clock");
+        io.flush().await.expect("flush");
+        assert_eq!(reader.await.expect("reader"), 1024);
+    }
+}
