@@ -86,6 +86,9 @@ pub struct HealthTask {
     fleet: Arc<Fleet>,
     shared: Arc<Shared>,
     transitions: Vec<Transition<HostKey>>,
+    /// When the admin view was last refreshed (it is refreshed at most once per tick
+    /// unless something changed, so a busy event stream does not rebuild it per batch).
+    last_view: Option<Instant>,
 }
 
 impl HealthTask {
@@ -100,6 +103,7 @@ impl HealthTask {
             fleet,
             shared,
             transitions: Vec::new(),
+            last_view: None,
         }
     }
 
@@ -261,6 +265,13 @@ impl HealthTask {
             }
         }
         let now = self.now();
+        let fresh = self
+            .last_view
+            .is_some_and(|t| now.saturating_duration_since(t) < TICK);
+        if !changed && fresh {
+            return;
+        }
+        self.last_view = Some(now);
         let snapshot = self.health.snapshot(now);
         if changed {
             let _lock = self.shared.publish_lock();
