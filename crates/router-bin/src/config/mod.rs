@@ -639,6 +639,12 @@ fn read_hosts(root: &mut Section<'_>, errors: &mut Errors) -> Vec<HostConfig> {
     if sections.is_empty() {
         errors.push("hosts", "at least one [[hosts]] entry is required");
     }
+    if sections.len() > router_core::MAX_HOSTS {
+        errors.push(
+            "hosts",
+            format!("{} hosts is more than the ring supports ({})", sections.len(), router_core::MAX_HOSTS),
+        );
+    }
     let mut hosts: Vec<HostConfig> = Vec::with_capacity(sections.len());
     for (i, mut s) in sections.into_iter().enumerate() {
         let name = match s.string("name", errors) {
