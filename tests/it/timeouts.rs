@@ -129,3 +129,30 @@ async fn a_hanging_probe_never_delays_the_other_hosts_probes() {
     router.shutdown().await;
     fleet.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed() {
+    let fleet = Fleet::start(1).await.expect("fleet");
+    let mut config = fast_config_for(&fleet);
+    config.listen.header_read_timeout = Duration::from_millis(200);
+    let router = start(config).await;
+    // Not a single byte: hyper's protocol detection has no timer of its own.
+    let mut stream = tokio::net::TcpStream::connect(router.listen_addr())
+        .await
+        .expect("connect");
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the silent connection was not closed");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    router.shutdown().await;
+    fleet.shutdown().await;
+}

@@ -139,6 +139,7 @@ impl Router {
             shutdown.subscribe(),
             listen_cfg.shutdown_grace,
             write_stall,
+            listen_cfg.header_read_timeout,
             "listen",
         )));
         let admin_shared = Arc::clone(&shared);
@@ -155,6 +156,7 @@ impl Router {
             shutdown.subscribe(),
             listen_cfg.shutdown_grace,
             write_stall,
+            listen_cfg.header_read_timeout,
             "admin",
         )));
         info!(%listen_addr, %admin_addr, hosts = shared.fleet.load().hosts.len(), "ringward started");

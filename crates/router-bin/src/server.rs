@@ -35,7 +35,8 @@ pub fn builder(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
 }
 
 /// Accepts connections until `shutdown` flips, then drains them for at most `grace`. A
-/// connection whose writes make no progress for `write_stall` is closed.
+/// connection whose writes make no progress for `write_stall`, or that sends nothing within
+/// `first_byte`, is closed.
 pub async fn serve<M, S>(
     listener: TcpListener,
     builder: auto::Builder<TokioExecutor>,
@@ -43,6 +44,7 @@ pub async fn serve<M, S>(
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
     write_stall: Duration,
+    first_byte: Duration,
     what: &'static str,
 ) where
     M: Fn(SocketAddr) -> S,
@@ -59,7 +61,7 @@ pub async fn serve<M, S>(
                     let _ = stream.set_nodelay(true);
                     let conn = builder
                         .serve_connection(
-                            TokioIo::new(WriteStallIo::new(stream, write_stall)),
+                            TokioIo::new(WriteStallIo::new(stream, write_stall, first_byte)),
                             make_service(remote),
                         )
                         .into_owned();

@@ -1,7 +1,12 @@
-//! A client connection whose writes stall is cut off: a client that stops reading its
-//! response (a slow-read attack, or a dead peer behind a full window) would otherwise hold
-//! its in-flight permit and its upstream connection for as long as it likes, because nothing
-//! polls the response body's timers while the socket refuses bytes.
+//! Guards on a client connection, below hyper:
+//!
+//! - writes that stall are cut off: a client that stops reading its response (a slow-read
+//!   attack, or a dead peer behind a full window) would otherwise hold its in-flight permit
+//!   and its upstream connection for as long as it likes, because nothing polls the response
+//!   body's timers while the socket refuses bytes;
+//! - a connection that sends nothing at all is closed after the header-read timeout: hyper's
+//!   protocol detection (HTTP/1.1 or h2) waits for the first bytes with no timer of its own,
+//!   so without this an idle connect would be held forever.
 
 use std::io;
 use std::pin::Pin;
@@ -11,23 +16,27 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// An IO whose writes fail with `TimedOut` once they have made no progress for `limit`.
+/// An IO whose writes fail with `TimedOut` once they have made no progress for `limit`,
+/// and whose reads fail with `TimedOut` if no byte at all arrives within `first_byte`.
 #[derive(Debug)]
 pub struct WriteStallIo<T> {
     inner: T,
     limit: Duration,
     timer: Pin<Box<Sleep>>,
     armed: bool,
+    /// Until the first byte arrives: when the connection gives up waiting for it.
+    first_byte: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> WriteStallIo<T> {
-    /// Wraps `inner`.
-    pub fn new(inner: T, limit: Duration) -> Self {
+    /// Wraps `inner`: writes may stall for `limit`; the first byte must come within `first_byte`.
+    pub fn new(inner: T, limit: Duration, first_byte: Duration) -> Self {
         WriteStallIo {
             inner,
             limit,
             timer: Box::pin(tokio::time::sleep(limit)),
             armed: false,
+            first_byte: Some(Box::pin(tokio::time::sleep(first_byte))),
         }
     }
 
@@ -58,7 +67,23 @@ impl<T: AsyncRead + Unpin> AsyncRead for WriteStallIo<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        match (&r, self.first_byte.as_mut()) {
+            (Poll::Pending, Some(deadline)) => {
+                if deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no request within the header read timeout",
+                    )));
+                }
+            }
+            (Poll::Ready(Ok(())), Some(_)) if buf.filled().len() > before => {
+                self.first_byte = None;
+            }
+            _ => {}
+        }
+        r
     }
 }
 
@@ -109,7 +134,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_peer_that_stops_reading_times_the_writer_out() {
         let (near, mut far) = tokio::io::duplex(64);
-        let mut io = WriteStallIo::new(near, Duration::from_secs(1));
+        let mut io = WriteStallIo::new(near, Duration::from_secs(1), Duration::from_secs(60));
         // 64 bytes fit; the rest stalls because `far` reads nothing.
         let started = Instant::now();
         let err = io
@@ -127,7 +152,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_slow_but_steady_reader_is_not_cut_off() {
         let (near, mut far) = tokio::io::duplex(64);
-        let mut io = WriteStallIo::new(near, Duration::from_secs(1));
+        let mut io = WriteStallIo::new(near, Duration::from_secs(1), Duration::from_secs(60));
         let reader = tokio::spawn(async move {
             let mut total = 0;
             let mut buf = [0u8; 64];
@@ -143,5 +168,34 @@ mod tests {
             .expect("progress resets the clock");
         io.flush().await.expect("flush");
         assert_eq!(reader.await.expect("reader"), 1024);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sends_nothing_is_given_up() {
+        let (near, _far) = tokio::io::duplex(64);
+        let mut io = WriteStallIo::new(near, Duration::from_secs(60), Duration::from_secs(2));
+        let mut buf = [0u8; 8];
+        let err = io.read(&mut buf).await.expect_err("no first byte");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_the_first_byte_reads_may_wait() {
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut io = WriteStallIo::new(near, Duration::from_secs(60), Duration::from_secs(2));
+        far.write_all(b"G").await.expect("write");
+        let mut buf = [0u8; 8];
+        assert_eq!(io.read(&mut buf).await.expect("first byte"), 1);
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            far.write_all(b"ET").await.expect("write");
+            far
+        });
+        assert_eq!(
+            io.read(&mut buf).await.expect("later bytes"),
+            2,
+            "hyper's own timers rule now"
+        );
+        drop(late.await);
     }
 }
