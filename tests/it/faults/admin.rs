@@ -113,3 +113,27 @@ async fn row15_a_public_admin_listener_without_a_token_is_refused() {
         "FIGURE row 15: a public admin bind without a token is refused by the parser (admin.token) and by Router::start"
     );
 }
+
+#[tokio::test]
+async fn row15_without_a_configured_token_every_change_is_refused() {
+    let fleet = Fleet::start(2).await.expect("fleet");
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let router = start(Config::for_hosts(any, any, &fleet.named_addrs())).await;
+    let states = hosts_doc(&router).await;
+    for auth in [None, Some("Bearer "), Some("Bearer anything")] {
+        let mut b = request(Method::POST, "/admin/hosts/host-0/eject");
+        if let Some(a) = auth {
+            b = b.header("authorization", a);
+        }
+        let r = client::send(
+            router.admin_addr(),
+            b.body(Full::new(Bytes::new())).expect("req"),
+        )
+        .await
+        .expect("answer");
+        assert_eq!(r.status, 401, "{auth:?}: {}", r.text());
+    }
+    assert_eq!(hosts_doc(&router).await, states);
+    router.shutdown().await;
+    fleet.shutdown().await;
+}
