@@ -137,10 +137,12 @@ impl Router {
                 })
             },
             shutdown.subscribe(),
-            listen_cfg.shutdown_grace,
-            write_stall,
-            listen_cfg.header_read_timeout,
-            "listen",
+            server::ServeOptions {
+                grace: listen_cfg.shutdown_grace,
+                write_stall,
+                first_byte: listen_cfg.header_read_timeout,
+                what: "listen",
+            },
         )));
         let admin_shared = Arc::clone(&shared);
         servers.push(tokio::spawn(server::serve(
@@ -154,10 +156,12 @@ impl Router {
                 })
             },
             shutdown.subscribe(),
-            listen_cfg.shutdown_grace,
-            write_stall,
-            listen_cfg.header_read_timeout,
-            "admin",
+            server::ServeOptions {
+                grace: listen_cfg.shutdown_grace,
+                write_stall,
+                first_byte: listen_cfg.header_read_timeout,
+                what: "admin",
+            },
         )));
         info!(%listen_addr, %admin_addr, hosts = shared.fleet.load().hosts.len(), "ringward started");
         Ok(Router {

@@ -34,18 +34,26 @@ pub fn builder(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
     b
 }
 
-/// Accepts connections until `shutdown` flips, then drains them for at most `grace`. A
-/// connection whose writes make no progress for `write_stall`, or that sends nothing within
-/// `first_byte`, is closed.
+/// How one listener serves its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// On shutdown, how long open connections get to finish.
+    pub grace: Duration,
+    /// A connection whose writes make no progress for this long is closed.
+    pub write_stall: Duration,
+    /// A connection that sends no byte within this is closed.
+    pub first_byte: Duration,
+    /// The listener's name, for logs.
+    pub what: &'static str,
+}
+
+/// Accepts connections until `shutdown` flips, then drains them for at most `options.grace`.
 pub async fn serve<M, S>(
     listener: TcpListener,
     builder: auto::Builder<TokioExecutor>,
     make_service: M,
     mut shutdown: watch::Receiver<bool>,
-    grace: Duration,
-    write_stall: Duration,
-    first_byte: Duration,
-    what: &'static str,
+    options: ServeOptions,
 ) where
     M: Fn(SocketAddr) -> S,
     S: Service<Request<Incoming>, Response = Response<ProxyBody>, Error = Infallible>
@@ -53,6 +61,12 @@ pub async fn serve<M, S>(
         + 'static,
     S::Future: Send + 'static,
 {
+    let ServeOptions {
+        grace,
+        write_stall,
+        first_byte,
+        what,
+    } = options;
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {

@@ -69,19 +69,19 @@ impl<T: AsyncRead + Unpin> AsyncRead for WriteStallIo<T> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        match (&r, self.first_byte.as_mut()) {
-            (Poll::Pending, Some(deadline)) => {
-                if deadline.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "no request within the header read timeout",
-                    )));
-                }
+        if r.is_pending() {
+            let expired = self
+                .first_byte
+                .as_mut()
+                .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
+            if expired {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no request within the header read timeout",
+                )));
             }
-            (Poll::Ready(Ok(())), Some(_)) if buf.filled().len() > before => {
-                self.first_byte = None;
-            }
-            _ => {}
+        } else if buf.filled().len() > before {
+            self.first_byte = None;
         }
         r
     }

@@ -642,7 +642,11 @@ fn read_hosts(root: &mut Section<'_>, errors: &mut Errors) -> Vec<HostConfig> {
     if sections.len() > router_core::MAX_HOSTS {
         errors.push(
             "hosts",
-            format!("{} hosts is more than the ring supports ({})", sections.len(), router_core::MAX_HOSTS),
+            format!(
+                "{} hosts is more than the ring supports ({})",
+                sections.len(),
+                router_core::MAX_HOSTS
+            ),
         );
     }
     let mut hosts: Vec<HostConfig> = Vec::with_capacity(sections.len());
