@@ -40,7 +40,12 @@ pub async fn handle(
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     if let Err(e) = crate::framing::check(&req) {
-        return crate::framing::reject(&e, req.version());
+        let resp = crate::framing::reject(&e, req.version());
+        shared
+            .metrics
+            .unrouted
+            .record(resp.status(), started.elapsed());
+        return resp;
     }
     let config = shared.config.load_full();
     let Some(key) = extract_key(&config.route.key, &req).map(|k| k.into_owned()) else {
