@@ -205,10 +205,10 @@ fn build(b: http::request::Builder, body: Bytes) -> Request<Full<Bytes>> {
 }
 
 fn with_host(addr: SocketAddr, mut req: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
-    if !req.headers().contains_key(HOST) {
-        if let Ok(v) = HeaderValue::try_from(addr.to_string()) {
-            req.headers_mut().insert(HOST, v);
-        }
+    if !req.headers().contains_key(HOST)
+        && let Ok(v) = HeaderValue::try_from(addr.to_string())
+    {
+        req.headers_mut().insert(HOST, v);
     }
     req
 }
