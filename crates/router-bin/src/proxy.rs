@@ -119,7 +119,9 @@ pub async fn handle(
         )
     });
     let hash = KeyHash::of(key.as_bytes());
-    let mut generation = shared.generation.subscribe();
+    // Only requests that may be re-sent watch for their host's ejection.
+    let rescuable = config.retry.rescue_on_eject && idempotent && replayable;
+    let mut generation = rescuable.then(|| shared.generation.subscribe());
     let mut excluded = Excluded::default();
     let mut reset_retried = false;
     let mut last_error: Option<(ProxyError, String)> = None;
@@ -147,13 +149,12 @@ pub async fn handle(
         let attempt_started = Instant::now();
         let header_deadline =
             (attempt_started + config.upstream.response_header_timeout).min(deadline);
-        let rescuable = config.retry.rescue_on_eject && idempotent && replayable;
         let client = shared.client.load_full();
         let exchange = exchange(
             &shared,
             client.request(upstream),
             header_deadline,
-            rescuable.then_some((host.key, &mut generation)),
+            generation.as_mut().map(|rx| (host.key, rx)),
         )
         .await;
         match exchange {
