@@ -135,3 +135,70 @@ async fn cleartext_http2_clients_are_served() {
     router.shutdown().await;
     fleet.shutdown().await;
 }
+
+#[tokio::test]
+async fn headers_on_the_way_up_and_down_follow_rfc_9110() {
+    use std::sync::Arc;
+
+    use crate::faults::rawhost::{Action, RawHost};
+
+    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: x-hop-down\r\nx-hop-down: 1\r\n\
+keep-alive: timeout=5\r\nendpoint-load-metrics: TEXT named_metrics.db_pool_max=10, named_metrics.db_pool_in_use=1\r\n\
+x-kept: yes\r\n\r\nok"
+        .to_vec();
+    let host = RawHost::start(Arc::new(move |_, _: &str| Action::Reply(reply.clone()))).await;
+    let router = start(crate::faults::config(
+        &crate::faults::hosts_toml(&[("raw".into(), host.addr())]),
+        &[],
+    ))
+    .await;
+    let reply = client::get_with(
+        router.listen_addr(),
+        "/v/alice/run",
+        &[
+            ("host", "alice.web.example.com"),
+            ("connection", "x-hop-up"),
+            ("x-hop-up", "secret"),
+            ("x-forwarded-for", "10.1.2.3"),
+            ("proxy-authorization", "Basic Zm9vOmJhcg=="),
+            ("x-val", "alice"),
+        ],
+    )
+    .await
+    .expect("answer");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // Down: hop-by-hop (including what the host's Connection listed) and the ORCA report go.
+    assert_eq!(reply.header("x-ringward-host"), Some("raw"));
+    assert_eq!(reply.header("x-kept"), Some("yes"));
+    for gone in ["x-hop-down", "keep-alive", "endpoint-load-metrics"] {
+        assert!(reply.header(gone).is_none(), "{gone} reached the client");
+    }
+    // Up: the host sees the forwarding headers and none of the client's hop-by-hop ones.
+    let seen = host.requests();
+    let head = seen
+        .last()
+        .expect("the host saw the request")
+        .head
+        .to_ascii_lowercase();
+    assert!(
+        head.contains("x-forwarded-for: 10.1.2.3, 127.0.0.1"),
+        "{head}"
+    );
+    assert!(
+        head.contains("forwarded: for=127.0.0.1;proto=http;host=\"alice.web.example.com\""),
+        "{head}"
+    );
+    assert!(head.contains("host: alice.web.example.com"), "{head}");
+    for gone in ["x-hop-up", "proxy-authorization", "connection: x-hop-up"] {
+        assert!(!head.contains(gone), "{gone} reached the host: {head}");
+    }
+    // The in-band pool report reached the health state.
+    ringward_tests::eventually_async(
+        std::time::Duration::from_secs(2),
+        "the pool report is seen",
+        || async { crate::support::host_entry(&router, "raw").await["db_pool"]["max"] == 10 },
+    )
+    .await;
+    router.shutdown().await;
+    host.stop();
+}
