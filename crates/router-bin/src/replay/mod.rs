@@ -5,7 +5,7 @@
 //! popular Val deadlocks (every slot taken, never returned), as in the
 //! incident; later the fault is cleared. The same scenario runs twice: once
 //! behind Ringward with its defaults, once behind a baseline that behaves as
-//! the post-mortem's system did ([`baseline`]), or once behind any external
+//! the post-mortem's system did (see `replay/baseline.rs`), or once behind any external
 //! HTTP proxy. The report says how fast the sick host was ejected, how many
 //! requests failed or hung, and whether exactly the moved Vals came back.
 
