@@ -72,7 +72,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| {
             format!(
-                "starting the router on {} (admin {})",
+                "starting the router on {} (admin {}); choose other ports with --listen and --admin",
                 args.listen, args.admin
             )
         })?;
