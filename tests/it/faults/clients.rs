@@ -105,7 +105,10 @@ async fn row13_slowloris_slow_body_and_slow_read_are_cut_off_and_others_keep_the
         readers.push(s);
     }
 
+    let window_start = t0.elapsed();
     let mut during = normal_latencies(addr, 100).await;
+    let window_end = t0.elapsed();
+    let during_p50 = quantile(&mut during, 0.5);
     let during_p99 = quantile(&mut during, 0.99);
 
     let mut worst: std::collections::BTreeMap<&str, Duration> = Default::default();
@@ -149,16 +152,25 @@ async fn row13_slowloris_slow_body_and_slow_read_are_cut_off_and_others_keep_the
         worst["slow body"] < Duration::from_millis(300 + 700),
         "{worst:?}"
     );
+    // Other clients are served as if nothing happened. A client that had to wait for an
+    // attacker's slot would wait for the attack's shortest timeout (300 ms, the header-read
+    // and body-idle timeouts) or more, so the p99 is held well under it. The bound is not
+    // relative to the baseline: on the shared 2-core machine a parallel run of the `it`
+    // binary stalls single requests for tens of milliseconds, and "baseline + 50 ms" failed
+    // on such a stall while the router was fine (the baseline is printed for comparison).
     assert!(
-        during_p99 <= base_p99 + Duration::from_millis(50),
-        "normal p99 {during_p99:?} under attack vs {base_p99:?} before"
+        during_p99 < Duration::from_millis(200),
+        "normal p99 {during_p99:?} under attack (p50 {during_p50:?}) vs {base_p99:?} before"
     );
     println!(
-        "FIGURE row 13: 100 slowloris + 20 slow-body + 10 slow-read connections; slowloris closed by {:.0} ms (header timeout 300 ms), slow bodies by {:.0} ms (body idle 300 ms), slow readers cut short (at most {} KiB of 8192 delivered); other clients' p99 {:.1} ms under attack vs {:.1} ms before",
+        "FIGURE row 13: 100 slowloris + 20 slow-body + 10 slow-read connections; slowloris closed by {:.0} ms (header timeout 300 ms), slow bodies by {:.0} ms (body idle 300 ms), slow readers cut short (at most {} KiB of 8192 delivered); other clients' p50 {:.1} ms, p99 {:.1} ms under attack (from {:.0} to {:.0} ms after it began) vs p99 {:.1} ms before",
         ms(worst["slowloris"]),
         ms(worst["slow body"]),
         most_read / 1024,
+        ms(during_p50),
         ms(during_p99),
+        ms(window_start),
+        ms(window_end),
         ms(base_p99)
     );
     router.shutdown().await;
