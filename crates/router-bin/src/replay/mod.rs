@@ -70,6 +70,10 @@ pub struct ReplayArgs {
     /// `--host-base-port`, `+1`, ... (named host-0, host-1, ...).
     #[arg(long)]
     pub router: Option<SocketAddr>,
+    /// The external router's Ringward-style admin API (`GET /admin/hosts`),
+    /// if it has one: then its ejection and recovery times are measured too.
+    #[arg(long, requires = "router")]
+    pub router_admin: Option<SocketAddr>,
     /// First port of the simhosts (0 = ephemeral ports).
     #[arg(long, default_value_t = 0)]
     pub host_base_port: u16,
@@ -154,8 +158,14 @@ pub enum Target {
     Ringward,
     /// A router that behaves as the post-mortem's system did.
     Baseline,
-    /// Any HTTP proxy at this address, already configured with the simhosts.
-    External(SocketAddr),
+    /// Any HTTP proxy at `addr`, already configured with the simhosts, and
+    /// its admin API if it has a Ringward-style one.
+    External {
+        /// Where it serves.
+        addr: SocketAddr,
+        /// Its `GET /admin/hosts`, if any.
+        admin: Option<SocketAddr>,
+    },
 }
 
 /// Runs `scenario` once through `target` and measures it.
@@ -211,9 +221,9 @@ pub async fn run_scenario(scenario: &Scenario, target: Target) -> anyhow::Result
                 Some(baseline),
             )
         }
-        Target::External(addr) => {
+        Target::External { addr, admin } => {
             let timeout = Config::for_hosts(addr, addr, &named).request_timeout();
-            ("external", addr, None, timeout, None, None)
+            ("external", addr, admin, timeout, None, None)
         }
     };
 
@@ -347,15 +357,20 @@ async fn host_state(admin: SocketAddr, name: &str) -> Option<String> {
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let scenario = Scenario::from_args(&args)?;
     let targets: Vec<Target> = match args.router {
-        Some(addr) => vec![Target::External(addr)],
+        Some(addr) => vec![Target::External {
+            addr,
+            admin: args.router_admin,
+        }],
         None => vec![Target::Ringward, Target::Baseline],
     };
     let mut runs = Vec::new();
     for target in targets {
-        eprintln!(
-            "replay: running {target:?} for {:?} ...",
-            scenario.plan.duration
-        );
+        let label = match target {
+            Target::Ringward => "Ringward (defaults)".to_owned(),
+            Target::Baseline => "the post-mortem baseline".to_owned(),
+            Target::External { addr, .. } => format!("the router at {addr}"),
+        };
+        eprintln!("replay: {label}, {:?} of load ...", scenario.plan.duration);
         runs.push(run_scenario(&scenario, target).await?);
     }
     std::fs::create_dir_all(&args.out)

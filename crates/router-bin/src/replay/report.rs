@@ -135,10 +135,13 @@ pub(crate) fn analyse(
     }
 
     // Where the router says when the host is back, Vals are compared from
-    // then on; otherwise from the clear (plus settling time).
-    let back_from = watched
-        .recovered_at
-        .unwrap_or(timeline.clear_at + timeline.settle);
+    // then on; otherwise over the last quarter of the time after the clear
+    // (a router may hold a recovered host back for a while, as Ringward's
+    // ejection and probation do).
+    let back_from = watched.recovered_at.unwrap_or_else(|| {
+        let quarter = timeline.end.saturating_sub(timeline.clear_at) / 4;
+        (timeline.end - quarter).max(timeline.clear_at + timeline.settle)
+    });
     let placement = Placement::of(samples, sick_host, timeline, back_from);
     let after_fault =
         |at: Option<Duration>| at.map(|t| t.saturating_sub(timeline.fault_at).as_millis() as u64);
