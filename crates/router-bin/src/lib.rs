@@ -30,10 +30,12 @@
 
 pub mod admin;
 pub mod body;
+pub mod body_limit;
 pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod conn_cap;
 pub mod error;
 pub mod fleet;
 pub mod framing;

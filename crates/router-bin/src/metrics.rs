@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::conn_cap::ConnStats;
+
 /// Upper bounds of the latency histogram buckets, in seconds.
 const BUCKETS: [f64; 13] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -106,6 +108,8 @@ pub struct Metrics {
     pub unrouted: HostMetrics,
     /// Router-wide counters.
     pub counters: Counters,
+    /// Client connections: open, refused at the cap, the cap.
+    pub connections: Arc<ConnStats>,
     ejections: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -219,6 +223,22 @@ impl Metrics {
                 v.load(Ordering::Relaxed)
             );
         }
+        let conns = &self.connections;
+        let _ = writeln!(
+            out,
+            "# HELP ringward_connections_open Client connections open.\n# TYPE ringward_connections_open gauge\nringward_connections_open {}",
+            conns.open()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ringward_connections_max The client connection cap (limits.max_connections).\n# TYPE ringward_connections_max gauge\nringward_connections_max {}",
+            conns.max()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ringward_connections_refused_total Client connections closed at accept because the cap was reached.\n# TYPE ringward_connections_refused_total counter\nringward_connections_refused_total {}",
+            conns.refused()
+        );
         out.push_str("# HELP ringward_ejections_total Host ejections, by reason.\n");
         out.push_str("# TYPE ringward_ejections_total counter\n");
         let ejections = self

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use crate::clock::{Clock, TokioClock};
 use crate::config::{Config, ConfigErrors};
+use crate::conn_cap::ConnCap;
 use crate::error::StartError;
 use crate::fleet::{Fleet, HostKeys, Published};
 use crate::health_task::{Control, EVENT_QUEUE, HealthTask, admissions};
@@ -111,6 +112,10 @@ impl Router {
         let listen_cfg = config.listen.clone();
         // A client that reads nothing for this long is as silent as a stalled body.
         let write_stall = config.upstream.body_idle_timeout;
+        let conn_cap = ConnCap::new(
+            usize::try_from(config.limits.max_connections).unwrap_or(usize::MAX),
+            Arc::clone(&metrics.connections),
+        );
         let shared = Arc::new(Shared::new(
             config, fleet, global, upstream, metrics, keys, events_tx, control_tx, clock,
         ));
@@ -142,6 +147,7 @@ impl Router {
                 write_stall,
                 first_byte: listen_cfg.header_read_timeout,
                 what: "listen",
+                cap: Some(conn_cap),
             },
         )));
         let admin_shared = Arc::clone(&shared);
@@ -161,6 +167,8 @@ impl Router {
                 write_stall,
                 first_byte: listen_cfg.header_read_timeout,
                 what: "admin",
+                // Not capped: an operator must reach the admin API during a connection flood.
+                cap: None,
             },
         )));
         info!(%listen_addr, %admin_addr, hosts = shared.fleet.load().hosts.len(), "ringward started");
@@ -235,6 +243,9 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigEr
         || config.listen.shutdown_grace != old.listen.shutdown_grace
     {
         warn!("[listen] timeout changes apply only after a restart");
+    }
+    if config.limits.max_connections != old.limits.max_connections {
+        warn!("limits.max_connections changes apply only after a restart");
     }
     let hosts_changed = config.hosts != old.hosts
         || config.limits.per_host_in_flight != old.limits.per_host_in_flight;

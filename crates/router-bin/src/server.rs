@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 
 use crate::body::ProxyBody;
 use crate::config::ListenConfig;
+use crate::conn_cap::ConnCap;
 use crate::stall::WriteStallIo;
 
 /// A connection builder with the listener's timeouts.
@@ -35,7 +36,7 @@ pub fn builder(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
 }
 
 /// How one listener serves its connections.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// On shutdown, how long open connections get to finish.
     pub grace: Duration,
@@ -45,6 +46,8 @@ pub struct ServeOptions {
     pub first_byte: Duration,
     /// The listener's name, for logs.
     pub what: &'static str,
+    /// The connection cap; a connection beyond it is accepted and closed at once.
+    pub cap: Option<ConnCap>,
 }
 
 /// Accepts connections until `shutdown` flips, then drains them for at most `options.grace`.
@@ -66,12 +69,23 @@ pub async fn serve<M, S>(
         write_stall,
         first_byte,
         what,
+        cap,
     } = options;
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
+                    let permit = match cap.as_ref().map(ConnCap::try_admit) {
+                        // At the cap: close at once (the client sees EOF now, not a wait).
+                        Some(None) => {
+                            debug!(listener = what, %remote, "connection cap reached; closing");
+                            drop(stream);
+                            continue;
+                        }
+                        Some(Some(permit)) => Some(permit),
+                        None => None,
+                    };
                     let _ = stream.set_nodelay(true);
                     let conn = builder
                         .serve_connection(
@@ -84,6 +98,8 @@ pub async fn serve<M, S>(
                         if let Err(e) = conn.await {
                             debug!(%remote, error = %e, "connection ended with an error");
                         }
+                        // The slot frees only when the connection has ended.
+                        drop(permit);
                     });
                 }
                 Err(e) => {

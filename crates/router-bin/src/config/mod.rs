@@ -99,6 +99,10 @@ pub mod defaults {
     pub const GLOBAL_IN_FLIGHT: u32 = 4096;
     /// `limits.retry_after`
     pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+    /// `limits.max_connections`: open client connections at most.
+    pub const MAX_CONNECTIONS: u32 = 10_000;
+    /// `limits.max_request_body`: 10 MiB.
+    pub const MAX_REQUEST_BODY: u64 = 10 << 20;
     /// `retry.budget_ratio`
     pub const RETRY_BUDGET_RATIO: f64 = 0.2;
     /// `retry.budget_min`
@@ -235,6 +239,10 @@ pub struct LimitsConfig {
     pub global_in_flight: u32,
     /// Retry-After sent with 503s.
     pub retry_after: Duration,
+    /// Open client connections at most (the listener; read at start).
+    pub max_connections: u32,
+    /// Largest request body forwarded, in bytes (beyond it: 413).
+    pub max_request_body: u64,
 }
 
 /// `[retry]`
@@ -371,6 +379,8 @@ impl Config {
                 per_host_in_flight: defaults::PER_HOST_IN_FLIGHT,
                 global_in_flight: defaults::GLOBAL_IN_FLIGHT,
                 retry_after: defaults::RETRY_AFTER,
+                max_connections: defaults::MAX_CONNECTIONS,
+                max_request_body: defaults::MAX_REQUEST_BODY,
             },
             retry: RetryConfig {
                 budget_ratio: defaults::RETRY_BUDGET_RATIO,
@@ -491,6 +501,8 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
         ),
         global_in_flight: lim.positive_u32("global_in_flight", defaults::GLOBAL_IN_FLIGHT, errors),
         retry_after: lim.duration("retry_after", defaults::RETRY_AFTER, errors),
+        max_connections: lim.positive_u32("max_connections", defaults::MAX_CONNECTIONS, errors),
+        max_request_body: lim.byte_size("max_request_body", defaults::MAX_REQUEST_BODY, errors),
     };
     lim.finish(errors);
 

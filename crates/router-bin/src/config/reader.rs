@@ -300,6 +300,32 @@ impl<'t> Section<'t> {
         }
     }
 
+    /// A byte size: an integer count of bytes (`1048576`) or a string with a unit
+    /// (`"10MiB"`, `"512KiB"`, `"1MB"`, `"100B"`); zero is refused.
+    pub(crate) fn byte_size(
+        &mut self,
+        key: &'static str,
+        default: u64,
+        errors: &mut Errors,
+    ) -> u64 {
+        let Some(value) = self.raw(key) else {
+            return default;
+        };
+        let parsed = match value {
+            Value::Integer(n) if *n > 0 => Ok(n.unsigned_abs()),
+            Value::Integer(_) => Err("must be greater than 0".to_owned()),
+            Value::String(text) => parse_byte_size(text),
+            other => Err(format!(
+                "expected a byte count or a size string such as \"10MiB\", found {}",
+                other.type_str()
+            )),
+        };
+        parsed.unwrap_or_else(|message| {
+            errors.push(self.path_of(key), message);
+            default
+        })
+    }
+
     /// A socket address (`127.0.0.1:8080`), or None when absent or invalid (recorded).
     pub(crate) fn socket_addr(
         &mut self,
@@ -334,6 +360,42 @@ impl<'t> Section<'t> {
             }
         }
     }
+}
+
+/// Parses a byte size: digits, then an optional unit (`B`, `KB`/`MB`/`GB` in powers of 1000,
+/// `KiB`/`MiB`/`GiB` in powers of 1024), greater than zero.
+///
+/// # Errors
+/// A message naming the rule broken: no digits, an unknown unit, zero, or too large.
+pub(crate) fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let unit = unit.trim();
+    let multiplier: u64 = match unit {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size (write a number with B, KB, MB, GB, KiB, MiB or GiB, e.g. \"10MiB\")"
+            ));
+        }
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (write e.g. \"10MiB\" or 1048576)"))?;
+    if n == 0 {
+        return Err("must be greater than 0".to_owned());
+    }
+    n.checked_mul(multiplier)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// Parses a config duration: a number with a unit, greater than zero.
@@ -374,5 +436,33 @@ mod tests {
                 .contains("not a duration")
         );
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn byte_sizes_take_a_unit_or_a_plain_count() {
+        assert_eq!(parse_byte_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_byte_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_byte_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_byte_size("2MB"), Ok(2_000_000));
+        assert_eq!(parse_byte_size("100B"), Ok(100));
+        assert_eq!(parse_byte_size("4096"), Ok(4096));
+        assert!(
+            parse_byte_size("0MiB")
+                .unwrap_err()
+                .contains("greater than 0")
+        );
+        assert!(parse_byte_size("10mb").unwrap_err().contains("not a size"));
+        assert!(parse_byte_size("MiB").unwrap_err().contains("not a size"));
+        assert!(parse_byte_size("-1").unwrap_err().contains("not a size"));
+        assert!(
+            parse_byte_size("1.5MiB")
+                .unwrap_err()
+                .contains("not a size")
+        );
+        assert!(
+            parse_byte_size("99999999999GiB")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 }

@@ -56,6 +56,8 @@ fn the_design_example_is_valid_and_defaults_fill_the_rest() {
     assert_eq!(c.upstream.connect_timeout, defaults::CONNECT_TIMEOUT);
     assert_eq!(c.listen.header_read_timeout, defaults::HEADER_READ_TIMEOUT);
     assert_eq!(c.limits.per_host_in_flight, defaults::PER_HOST_IN_FLIGHT);
+    assert_eq!(c.limits.max_connections, 10_000);
+    assert_eq!(c.limits.max_request_body, 10 << 20);
     assert!(c.reload.watch);
     assert_eq!(c.health.passive, health::HealthConfig::default());
 }
@@ -78,6 +80,8 @@ key = ["header:x-val", "cookie:v"]
 [limits]
 per_host_in_flight = 0
 global_in_flight = 0
+max_connections = 0
+max_request_body = "10 megs"
 
 [[hosts]]
 name = "a"
@@ -116,6 +120,8 @@ x = 1
         "route.key[1]: unknown key source",
         "limits.per_host_in_flight: must be greater than 0",
         "limits.global_in_flight: must be greater than 0",
+        "limits.max_connections: must be greater than 0",
+        "limits.max_request_body: `10 megs` is not a size",
         "hosts[1].weight: must be greater than 0",
         "hosts[2].name: duplicate host name `a`",
         "hosts[2].addr: duplicate address",
