@@ -55,6 +55,12 @@ pub enum ProxyError {
     /// The client's request body stalled longer than the body idle timeout.
     #[error("the request body stalled")]
     ClientBodyTimeout,
+    /// The request body is larger than `limits.max_request_body` (declared or streamed).
+    #[error("the request body is larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
 }
 
 impl ProxyError {
@@ -65,6 +71,7 @@ impl ProxyError {
                 StatusCode::BAD_REQUEST
             }
             ProxyError::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::NoEligibleHost | ProxyError::AtCapacity | ProxyError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -85,7 +92,10 @@ impl ProxyError {
     pub fn closes_connection(&self) -> bool {
         matches!(
             self,
-            ProxyError::BadFraming { .. } | ProxyError::ClientBody | ProxyError::ClientBodyTimeout
+            ProxyError::BadFraming { .. }
+                | ProxyError::ClientBody
+                | ProxyError::ClientBodyTimeout
+                | ProxyError::BodyTooLarge { .. }
         )
     }
 

@@ -102,11 +102,17 @@ impl std::error::Error for ClientBodyError {
 }
 
 /// The client's fault behind an upstream error, when the request body is what failed:
-/// 408 for a stalled body, 400 for a broken one; None when the host is to blame.
+/// 408 for a stalled body, 413 for one over the size limit, 400 for a broken one; None when
+/// the host is to blame.
 pub fn client_fault(err: &hyper_util::client::legacy::Error) -> Option<ProxyError> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
     while let Some(e) = source {
         if let Some(ClientBodyError(inner)) = e.downcast_ref::<ClientBodyError>() {
+            if let Some(too_large) = inner.downcast_ref::<crate::body_limit::BodyTooLarge>() {
+                return Some(ProxyError::BodyTooLarge {
+                    limit: too_large.limit,
+                });
+            }
             let stalled = inner.downcast_ref::<body::BodyTimeout>().is_some();
             return Some(if stalled {
                 ProxyError::ClientBodyTimeout

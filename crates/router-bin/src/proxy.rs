@@ -79,6 +79,10 @@ pub async fn handle(
     if shared.is_shutting_down() {
         return ctx.fail(ProxyError::ShuttingDown, None);
     }
+    let limit = config.limits.max_request_body;
+    if crate::body_limit::declared_over(&req, limit) {
+        return ctx.fail(ProxyError::BodyTooLarge { limit }, None);
+    }
     let budget = shared.budget.load_full();
     budget.deposit();
     let Some(global) = shared.global.try_acquire() else {
@@ -114,8 +118,13 @@ pub async fn handle(
     let mut streamed: Option<ProxyBody> = (!replayable).then(|| {
         // Marked, so a broken or stalled upload is told apart from a failing host.
         body::boxed(
-            TimedBody::<_, ()>::new(body, config.upstream.body_idle_timeout, deadline, None)
-                .map_err(|e| -> BoxError { Box::new(crate::framing::ClientBodyError(e)) }),
+            TimedBody::<_, ()>::new(
+                crate::body_limit::LimitedBody::new(body, limit),
+                config.upstream.body_idle_timeout,
+                deadline,
+                None,
+            )
+            .map_err(|e| -> BoxError { Box::new(crate::framing::ClientBodyError(e)) }),
         )
     });
     let hash = KeyHash::of(key.as_bytes());
