@@ -15,15 +15,17 @@ use crate::support::start;
 
 /// What came back on one connection.
 #[derive(Debug)]
-struct Answer {
+pub(super) struct Answer {
     /// Status codes of the responses, in order.
-    statuses: Vec<u16>,
+    pub(super) statuses: Vec<u16>,
     /// True when the router closed the connection (EOF) before the bound.
-    closed: bool,
+    pub(super) closed: bool,
+    /// Everything the router sent.
+    pub(super) text: String,
 }
 
 /// Writes `bytes` on a fresh connection, then reads until EOF or `bound`.
-async fn exchange(addr: SocketAddr, bytes: &[u8], bound: Duration) -> Answer {
+pub(super) async fn exchange(addr: SocketAddr, bytes: &[u8], bound: Duration) -> Answer {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     // The router may close while we still write (it has its answer): not a failure.
     let _ = s.write_all(bytes).await;
@@ -39,12 +41,16 @@ async fn exchange(addr: SocketAddr, bytes: &[u8], bound: Duration) -> Answer {
     })
     .await
     .is_ok();
-    let text = String::from_utf8_lossy(&got);
+    let text = String::from_utf8_lossy(&got).into_owned();
     let statuses = text
         .match_indices("HTTP/1.")
         .filter_map(|(i, _)| text.get(i + 9..i + 12)?.parse().ok())
         .collect();
-    Answer { statuses, closed }
+    Answer {
+        statuses,
+        closed,
+        text,
+    }
 }
 
 /// What a case may let through to the host.

@@ -176,3 +176,126 @@ async fn row13_slowloris_slow_body_and_slow_read_are_cut_off_and_others_keep_the
     router.shutdown().await;
     host.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row13_the_connection_cap_holds_under_a_slowloris_flood_and_excess_is_refused_fast() {
+    const CAP: usize = 20;
+    const EXCESS: usize = 30;
+    // Long enough that "refused at once" and "waited for the header-read timeout" differ.
+    const HEADER_READ: Duration = Duration::from_millis(1500);
+    let host = RawHost::start(Arc::new(|_, _| Action::Reply(ok_response()))).await;
+    let router = start(config(
+        &hosts_toml(&[("raw".into(), host.addr())]),
+        &[
+            ("listen", "header_read_timeout = \"1500ms\""),
+            ("limits", "max_connections = 20"),
+        ],
+    ))
+    .await;
+    let addr = router.listen_addr();
+    assert_eq!(
+        super::metric(&router, "ringward_connections_max").await,
+        CAP as u64
+    );
+
+    // The flood: every slot taken by a head that never ends.
+    let t0 = Instant::now();
+    let mut slowloris = Vec::new();
+    for _ in 0..CAP {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"GET /v/x/run HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .expect("write");
+        slowloris.push(tokio::spawn(closed_after(s, t0, Duration::from_secs(5))));
+    }
+    // The admin listener is not capped, so this works during the flood.
+    ringward_tests::eventually_async(Duration::from_secs(3), "every slot taken", || async {
+        super::metric(&router, "ringward_connections_open").await == CAP as u64
+    })
+    .await;
+    let full_at = t0.elapsed();
+
+    // Excess connections, each with a complete request: closed at once, nothing answered.
+    let excess: Vec<_> = (0..EXCESS)
+        .map(|i| {
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let mut s = TcpStream::connect(addr).await.expect("connect");
+                // The router may close before the write lands: not a failure.
+                let _ = s
+                    .write_all(format!("GET /v/e{i}/run HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                    .await;
+                let mut got = Vec::new();
+                let mut buf = [0u8; 1024];
+                let closed = tokio::time::timeout(Duration::from_secs(5), async {
+                    loop {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                })
+                .await
+                .is_ok();
+                assert!(closed, "an excess connection was left open");
+                (started.elapsed(), got.len())
+            })
+        })
+        .collect();
+    let mut refused_in = Vec::new();
+    for e in excess {
+        let (took, answered) = e.await.expect("task");
+        assert_eq!(answered, 0, "an excess connection was served past the cap");
+        refused_in.push(took);
+    }
+    let slowest_refusal = quantile(&mut refused_in, 1.0);
+    // Refused, not parked: a connection that waited for a slot would wait for the
+    // slowloris to be cut (the header-read timeout) or longer.
+    assert!(
+        slowest_refusal < HEADER_READ / 2,
+        "excess connections took up to {slowest_refusal:?} to be refused"
+    );
+    assert_eq!(
+        super::metric(&router, "ringward_connections_refused_total").await,
+        EXCESS as u64
+    );
+    assert_eq!(
+        super::metric(&router, "ringward_connections_open").await,
+        CAP as u64,
+        "the cap held"
+    );
+    assert!(
+        host.requests().is_empty(),
+        "nothing of the flood reached the host"
+    );
+
+    // The header-read timeout frees the slots; a normal client is then served.
+    ringward_tests::eventually_async(Duration::from_secs(5), "a normal client served", || async {
+        // Refused (an error) while the slots are still taken.
+        matches!(client::get(addr, "/v/normal/run").await, Ok(r) if r.status == 200)
+    })
+    .await;
+    let served_at = t0.elapsed();
+    let mut last_slowloris_closed = Duration::ZERO;
+    for s in slowloris {
+        let closed = s
+            .await
+            .expect("task")
+            .expect("a slowloris connection was never closed");
+        last_slowloris_closed = last_slowloris_closed.max(closed);
+    }
+    assert!(
+        served_at >= HEADER_READ - Duration::from_millis(100),
+        "served at {served_at:?}, before any slot could free: the cap did not hold"
+    );
+    println!(
+        "FIGURE row 13 (connection cap {CAP}): {CAP} slowloris connections filled the cap by {:.0} ms; {EXCESS} excess connections all closed unanswered, slowest in {:.1} ms (header-read timeout {} ms); refused_total {EXCESS}, open stayed {CAP}; slowloris cut by {:.0} ms; a normal client served at {:.0} ms",
+        ms(full_at),
+        ms(slowest_refusal),
+        HEADER_READ.as_millis(),
+        ms(last_slowloris_closed),
+        ms(served_at)
+    );
+    router.shutdown().await;
+    host.stop();
+}
