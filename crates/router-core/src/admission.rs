@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::KeyHash;
+
 /// A host's admission in a routing snapshot (set by the router from health).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Admission {
@@ -10,8 +12,22 @@ pub enum Admission {
     /// Degraded: keeps the keys whose walk reaches it first (rank 0) but takes
     /// no spill from other hosts, and its bounded-load cap is scaled down.
     OwnKeysOnly,
+    /// Probation: like `OwnKeysOnly`, but of its own keys it takes only those
+    /// whose [`ramp_bucket`] is below this many per mille, so its Vals come
+    /// back gradually. A growing value only adds keys. The others are skipped
+    /// with [`SkipReason::Probation`].
+    Ramp(u16),
     /// Takes nothing; the reason is reported by explain.
     Closed(SkipReason),
+}
+
+/// Where a key falls on a probation ramp, 0..1000: a host in
+/// [`Admission::Ramp(n)`](Admission::Ramp) takes its own keys with a bucket below `n`.
+#[inline]
+pub fn ramp_bucket(hash: KeyHash) -> u16 {
+    // The low bits: the slot index uses the high ones, so a host's own keys
+    // spread evenly over the buckets.
+    (hash.0 % 1000) as u16
 }
 
 impl Admission {
@@ -73,5 +89,7 @@ mod tests {
         assert_eq!(SkipReason::OverBalance.to_string(), "over_balance");
         assert!(!Admission::Closed(SkipReason::Ejected).is_eligible());
         assert!(Admission::OwnKeysOnly.is_eligible());
+        assert!(Admission::Ramp(0).is_eligible());
+        assert!(ramp_bucket(KeyHash(1999)) == 999);
     }
 }

@@ -65,7 +65,7 @@ mod ring;
 mod snapshot;
 mod walk;
 
-pub use admission::{Admission, SkipReason};
+pub use admission::{Admission, SkipReason, ramp_bucket};
 pub use bounded::{BoundedLoads, DEGRADED_CAP_SCALE};
 pub use error::RingError;
 pub use explain::{Explain, WalkStep};

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::admission::{Admission, SkipReason};
+use crate::admission::{Admission, SkipReason, ramp_bucket};
 use crate::bounded::BoundedLoads;
 use crate::explain::{Explain, Quiet, Recorder, WalkStep};
 use crate::hash::KeyHash;
@@ -86,7 +86,8 @@ impl Snapshot {
     /// its hard limit and under its bounded-load cap. Allocation-free.
     ///
     /// Closed hosts are skipped; `OwnKeysOnly` hosts only take the key when
-    /// they come first on its walk. If every admitted host is over its balance
+    /// they come first on its walk, `Ramp` hosts only when, besides, the key
+    /// is within their probation share. If every admitted host is over its balance
     /// cap (never with caps summing above the load), the first of them is
     /// chosen: balance is a preference, hard limits are not. `None` = no
     /// eligible host.
@@ -175,6 +176,11 @@ impl Snapshot {
                 Admission::OwnKeysOnly if rank == 0 => true,
                 Admission::OwnKeysOnly => {
                     rec.skip(host, SkipReason::Degraded);
+                    continue;
+                }
+                Admission::Ramp(per_mille) if rank == 0 && ramp_bucket(hash) < per_mille => true,
+                Admission::Ramp(_) => {
+                    rec.skip(host, SkipReason::Probation);
                     continue;
                 }
                 Admission::Closed(reason) => {

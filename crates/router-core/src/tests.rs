@@ -303,3 +303,52 @@ fn above_the_floor_the_cap_is_factor_times_average() {
     loads.per_host[walk[0].index()] = 124; // total 997: cap ceil(124.75) = 125
     assert_eq!(snap.route(k, &loads, &b), Some(walk[0]));
 }
+
+#[test]
+fn a_host_on_a_probation_ramp_takes_only_its_share_of_its_own_keys() {
+    let ring = fleet(4);
+    let host = HostId(2);
+    let b = BoundedLoads::default();
+    let own: Vec<KeyHash> = (0..4000)
+        .map(key)
+        .filter(|k| ring.primary(*k) == host)
+        .collect();
+    let spill: Vec<KeyHash> = (0..4000)
+        .map(key)
+        .filter(|k| ring.candidates(*k).nth(1) == Some(host))
+        .collect();
+    let mut taken_before: Vec<KeyHash> = Vec::new();
+    for per_mille in [0, 250, 500, 750, 1000] {
+        let mut admission = vec![Admission::Open; 4];
+        admission[host.index()] = Admission::Ramp(per_mille);
+        let snap = Snapshot::new(Arc::clone(&ring), admission, 1);
+        let taken: Vec<KeyHash> = own
+            .iter()
+            .copied()
+            .filter(|k| snap.route(*k, &NoLoads, &b) == Some(host))
+            .collect();
+        // Exactly the keys below the ramp, and route agrees with explain.
+        for k in &own {
+            let admitted = ramp_bucket(*k) < per_mille;
+            assert_eq!(taken.contains(k), admitted, "per mille {per_mille}");
+            let e = snap.explain(*k, &NoLoads, &b);
+            assert_eq!(e.chosen, snap.route(*k, &NoLoads, &b));
+            let first = e.walk[0];
+            assert_eq!(first.host, host);
+            let expected = (!admitted).then_some(SkipReason::Probation);
+            assert_eq!(first.skipped, expected);
+        }
+        // The share is about right, and a growing ramp only adds keys.
+        let share = taken.len() as f64 / own.len() as f64;
+        assert!(
+            (share - f64::from(per_mille) / 1000.0).abs() < 0.08,
+            "{per_mille}: {share}"
+        );
+        assert!(taken_before.iter().all(|k| taken.contains(k)));
+        taken_before = taken;
+        // No spill from other hosts' keys while on the ramp.
+        for k in &spill {
+            assert_ne!(snap.route(*k, &NoLoads, &b), Some(host));
+        }
+    }
+}
