@@ -197,9 +197,10 @@ impl HealthTask {
                     .find(|h| h.host == key)
                     .map_or(StateKind::Healthy, |h| h.state);
                 info!(host = %host, ?command, state = %state, "operator command");
-                let _ = reply.send(OperatorReply::Done(state));
-                // Publish before anyone can observe the reply.
+                // Publish before the reply: once an operator sees 200, no new
+                // request may reach a drained or ejected host.
                 self.publish(changed);
+                let _ = reply.send(OperatorReply::Done(state));
                 false
             }
             Control::Config(config) => {
@@ -345,9 +346,14 @@ pub fn admissions(fleet: &Fleet, snapshot: &HealthSnapshot<HostKey>) -> (Vec<Adm
 }
 
 /// What the routing snapshot should say about a host in this health state.
+/// A host in probation gets its share of its own keys as a ramp in the
+/// snapshot itself, so the proxy and `/admin/route` make the same choice.
 pub fn admission(h: &HostHealth<HostKey>) -> Admission {
     match h.routing {
         Routing::Full => Admission::Open,
+        Routing::OwnKeysOnly if h.admit_share() < 1.0 => {
+            Admission::Ramp((h.admit_share().clamp(0.0, 1.0) * 1000.0) as u16)
+        }
         Routing::OwnKeysOnly => Admission::OwnKeysOnly,
         Routing::None => Admission::Closed(match h.state {
             StateKind::Draining => SkipReason::Draining,

@@ -311,8 +311,8 @@ mod tests {
             sample(2, 100, "b"),
             sample(1, 3000, "b"),
             sample(2, 3000, "b"),
-            sample(1, 5000, "a"),
-            sample(2, 5000, "b"),
+            sample(1, 5800, "a"),
+            sample(2, 5800, "b"),
         ];
         let r = analyse(
             "t",
@@ -336,8 +336,8 @@ mod tests {
             sample(2, 100, "b"),
             sample(1, 3000, "b"),
             sample(2, 3000, "c"),
-            sample(1, 5000, "b"),
-            sample(2, 5000, "b"),
+            sample(1, 5800, "b"),
+            sample(2, 5800, "b"),
         ];
         let r = analyse(
             "t",
