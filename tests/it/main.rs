@@ -10,6 +10,7 @@ mod ejection;
 mod faults;
 mod fuzz;
 mod incident;
+mod probation;
 mod reload;
 mod replay;
 mod retries;
