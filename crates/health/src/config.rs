@@ -63,6 +63,10 @@ pub struct HealthConfig {
     pub probation_step: Duration,
     /// Real successful requests needed on each probation step. Default 5.
     pub probation_successes: u32,
+    /// A probation step with too little traffic to earn its successes also ends after this
+    /// long with no failure, provided the latest probe passed and the pool (if reported)
+    /// is neither exhausted nor stuck. At least `probation_step`. Default 3 s.
+    pub probation_quiet_step: Duration,
     /// Gateway failures (and timeouts) in a row that re-eject a host in probation. Default 2.
     pub probation_failures: u32,
 }
@@ -89,6 +93,7 @@ impl Default for HealthConfig {
             probation_steps: 3,
             probation_step: Duration::from_secs(1),
             probation_successes: 5,
+            probation_quiet_step: Duration::from_secs(3),
             probation_failures: 2,
         }
     }
@@ -160,6 +165,12 @@ impl HealthConfig {
             "probation_successes",
             positive,
         );
+        check(
+            !self.probation_quiet_step.is_zero()
+                && self.probation_quiet_step >= self.probation_step,
+            "probation_quiet_step",
+            "must be greater than 0 and at least probation_step",
+        );
         check(self.probation_failures > 0, "probation_failures", positive);
         if errors.is_empty() {
             Ok(())
@@ -213,17 +224,38 @@ mod tests {
             ejection_base: Duration::from_secs(10),
             ejection_max: Duration::from_secs(1),
             probe_failures: 0,
+            probation_step: Duration::from_secs(2),
+            probation_quiet_step: Duration::from_secs(1),
             ..HealthConfig::default()
         };
         let errors = HealthConfig::try_new(config).unwrap_err();
         let fields: Vec<_> = errors.iter().filter_map(|e| e.field()).collect();
         assert_eq!(
             fields,
-            ["probe_failures", "ejection_max", "max_ejected_share"]
+            [
+                "probe_failures",
+                "ejection_max",
+                "max_ejected_share",
+                "probation_quiet_step"
+            ]
         );
         assert_eq!(
             errors[2].to_string(),
             "max_ejected_share: must be between 0 and 1"
+        );
+    }
+
+    #[test]
+    fn a_zero_quiet_step_is_refused() {
+        let config = HealthConfig {
+            probation_step: Duration::ZERO,
+            probation_quiet_step: Duration::ZERO,
+            ..HealthConfig::default()
+        };
+        let errors = config.validate().unwrap_err();
+        assert_eq!(
+            errors.iter().filter_map(|e| e.field()).collect::<Vec<_>>(),
+            ["probation_quiet_step"]
         );
     }
 

@@ -2,12 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::active::ProbeTracker;
+use crate::active::{ProbeTracker, ProbeVerdict};
 use crate::config::{HealthConfig, PanicPolicy};
 use crate::outcome::{OperatorCommand, Outcome, ProbeResult};
 use crate::passive::{Passive, bucket_nanos, ewma, tick};
-use crate::pool::PoolTracker;
-use crate::report::HealthReport;
+use crate::pool::{PoolTracker, PoolVerdict};
+use crate::report::{HealthReport, PoolReport};
 use crate::snapshot::{HealthSnapshot, HostHealth};
 use crate::state::{HostState, Reason, Routing, Transition};
 
@@ -27,6 +27,9 @@ struct Slot<K> {
     passive: Passive,
     pool: PoolTracker,
     probe: ProbeTracker,
+    /// In probation: the latest evidence against the host (a failed request or probe, a
+    /// pool exhausted or stuck). A quiet step counts its time from here.
+    probation_bad_at: Option<Instant>,
 }
 
 impl<K> Slot<K> {
@@ -40,7 +43,40 @@ impl<K> Slot<K> {
             passive: Passive::default(),
             pool: PoolTracker::default(),
             probe: ProbeTracker::default(),
+            probation_bad_at: None,
         }
+    }
+
+    /// Notes evidence against a host in probation: a quiet step starts again from `now`.
+    fn note_bad(&mut self, bad: bool, now: Instant) {
+        if bad && matches!(self.state, HostState::Probation { .. }) {
+            self.probation_bad_at = Some(now);
+        }
+    }
+
+    /// When the current probation step may end on time alone (a quiet step), if the
+    /// evidence allows it: the latest probe passed and arrived during the quiet window, the
+    /// latest pool report of probation (if any) is neither exhausted nor stuck, and no
+    /// detector fires. The window starts at the step, or at the latest evidence against.
+    fn quiet_step_due(&self, config: &HealthConfig) -> Option<Instant> {
+        let HostState::Probation {
+            since, step_since, ..
+        } = self.state
+        else {
+            return None;
+        };
+        let start = self
+            .probation_bad_at
+            .map_or(step_since, |bad| bad.max(step_since));
+        // Figures from before probation were judged at expiry; only its own count now.
+        let pool_ok = match self.pool.last {
+            Some((report, at)) if at >= since => {
+                PoolVerdict::judge(&report, config.stuck_after) == PoolVerdict::Ok
+            }
+            _ => true,
+        };
+        (self.probe.passed_since(start) && pool_ok && self.sick_reason(config).is_none())
+            .then(|| start + config.probation_quiet_step)
     }
 
     /// The detector that wants this host out, by priority.
@@ -187,6 +223,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
             return None;
         }
         slot.passive.record(outcome, tick, now, &self.config);
+        slot.note_bad(outcome.is_failure(), now);
         if let (HostState::Probation { successes, .. }, Outcome::Success { .. }) =
             (&mut slot.state, outcome)
         {
@@ -218,7 +255,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
     ) -> Option<Transition<K>> {
         let i = self.index(host)?;
         if let Some(pool) = report.pool {
-            self.slots[i].pool.observe(pool, now, &self.config);
+            self.observe_pool(i, pool, now);
         }
         self.evaluate(i, now)
     }
@@ -232,16 +269,30 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
     ) -> Option<Transition<K>> {
         let i = self.index(host)?;
         let slot = &mut self.slots[i];
-        let (failed, report) = match result {
-            ProbeResult::Pass(report) | ProbeResult::Warn(report) => (false, Some(report)),
-            ProbeResult::Fail(report) => (true, Some(report)),
-            ProbeResult::Timeout | ProbeResult::Refused => (true, None),
+        let (verdict, report) = match result {
+            ProbeResult::Pass(report) => (ProbeVerdict::Pass, Some(report)),
+            ProbeResult::Warn(report) => (ProbeVerdict::Warn, Some(report)),
+            ProbeResult::Fail(report) => (ProbeVerdict::Fail, Some(report)),
+            ProbeResult::Timeout | ProbeResult::Refused => (ProbeVerdict::Fail, None),
         };
-        slot.probe.observe(failed, now);
+        slot.probe.observe(verdict, now);
+        slot.note_bad(verdict == ProbeVerdict::Fail, now);
         if let Some(pool) = report.and_then(|r| r.pool) {
-            slot.pool.observe(pool, now, &self.config);
+            self.observe_pool(i, pool, now);
         }
         self.evaluate(i, now)
+    }
+
+    /// Folds a pool report into host `i`'s tracker; in probation, an exhausted or stuck pool
+    /// is evidence against it.
+    fn observe_pool(&mut self, i: usize, pool: PoolReport, now: Instant) {
+        let config = &self.config;
+        let slot = &mut self.slots[i];
+        slot.pool.observe(pool, now, config);
+        slot.note_bad(
+            PoolVerdict::judge(&pool, config.stuck_after) != PoolVerdict::Ok,
+            now,
+        );
     }
 
     /// Applies an operator's command. Eject ignores the ejected-share cap and adds no strike.
@@ -339,9 +390,13 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
                         successes,
                         ..
                     } => {
-                        let step = (successes >= config.probation_successes)
+                        // A sick host held back by the cap does not advance: no deadline
+                        // that `handle_timeout` would leave in the past.
+                        let healthy = slot.sick_reason(config).is_none();
+                        let step = (healthy && successes >= config.probation_successes)
                             .then(|| step_since + config.probation_step);
-                        min_opt(step, hung())
+                        let quiet = slot.quiet_step_due(config);
+                        min_opt(min_opt(step, quiet), hung())
                     }
                     HostState::Healthy { .. } => {
                         let decay =
@@ -542,6 +597,7 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
         slot.passive.reset();
         slot.pool.forget_run();
         slot.probe.consecutive_failures = 0;
+        slot.probation_bad_at = None;
         let state = HostState::Probation {
             since: now,
             step: 0,
@@ -552,40 +608,43 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
     }
 
     /// Moves probation on a step once the step has lasted `probation_step` and seen
-    /// `probation_successes` real successes; after the last step, healthy.
+    /// `probation_successes` real successes, or, for lack of traffic, once it has been
+    /// quiet for `probation_quiet_step` (see [`Slot::quiet_step_due`]); after the last
+    /// step, healthy.
     fn advance_probation(&mut self, i: usize, now: Instant) -> Option<Transition<K>> {
         let config = &self.config;
+        let slot = &self.slots[i];
         let HostState::Probation {
             since,
             step,
             step_since,
             successes,
-        } = self.slots[i].state
+        } = slot.state
         else {
             return None;
         };
-        if successes < config.probation_successes
-            || now.saturating_duration_since(step_since) < config.probation_step
-        {
-            return None;
-        }
-        if step + 1 >= config.probation_steps {
+        let earned = successes >= config.probation_successes
+            && now.saturating_duration_since(step_since) >= config.probation_step;
+        let quiet = || slot.quiet_step_due(config).is_some_and(|due| due <= now);
+        let last = step + 1 >= config.probation_steps;
+        let reason = match (earned, last) {
+            (true, true) => Reason::ProbationPassed,
+            (true, false) => Reason::ProbationAdvanced,
+            (false, _) if quiet() => Reason::ProbationQuiet,
+            (false, _) => return None,
+        };
+        let state = if last {
             self.slots[i].last_decay = now;
-            Some(self.set_state(
-                i,
-                HostState::Healthy { since: now },
-                Reason::ProbationPassed,
-                now,
-            ))
+            HostState::Healthy { since: now }
         } else {
-            let state = HostState::Probation {
+            HostState::Probation {
                 since,
                 step: step + 1,
                 step_since: now,
                 successes: 0,
-            };
-            Some(self.set_state(i, state, Reason::ProbationAdvanced, now))
-        }
+            }
+        };
+        Some(self.set_state(i, state, reason, now))
     }
 
     fn set_state(

@@ -27,6 +27,10 @@ pub enum Reason {
     ProbationAdvanced,
     /// Probation completed with real successes: fully back.
     ProbationPassed,
+    /// A probation step with too few real successes ended on time: it lasted
+    /// `probation_quiet_step` with no failure, the latest probe passed and the pool (if
+    /// reported) was neither exhausted nor stuck. Next step, or fully back after the last.
+    ProbationQuiet,
     /// The condition that degraded the host has cleared.
     Recovered,
     /// The host joined the set.
@@ -47,6 +51,7 @@ impl Reason {
             Reason::EjectionExpired => "ejection_expired",
             Reason::ProbationAdvanced => "probation_advanced",
             Reason::ProbationPassed => "probation_passed",
+            Reason::ProbationQuiet => "probation_quiet",
             Reason::Recovered => "recovered",
             Reason::Added => "added",
         }
@@ -88,7 +93,7 @@ pub enum HostState {
         reason: Reason,
     },
     /// Back after an ejection, taking a growing share of its own keys while real
-    /// requests succeed.
+    /// requests succeed (or, with too little traffic for that, while quiet steps pass).
     Probation {
         /// When probation began.
         since: Instant,

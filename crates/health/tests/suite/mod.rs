@@ -1,3 +1,4 @@
+mod probation;
 mod props;
 mod sim;
 mod timelines;

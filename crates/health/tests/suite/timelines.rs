@@ -295,28 +295,33 @@ fn flapping_makes_ejections_longer_and_healthy_time_forgives() {
 fn recovery_goes_through_probation_on_real_successes_then_fully_back() {
     let mut sim = Sim::new(HealthConfig::default(), 3);
     let fixed_at = 3000;
-    for t in (0..16_000).step_by(100) {
-        let figures = if t < fixed_at {
+    let figures = |t: u64| {
+        if t < fixed_at {
             pool(10, 10, 4, 1000 + t)
         } else {
             pool(10, 2, 0, 15)
+        }
+    };
+    let probe = |sim: &mut Sim, t: u64| {
+        let report = HealthReport {
+            status: Some(ReportStatus::Pass),
+            pool: Some(figures(t)),
         };
+        sim.probe(t, 0, ProbeResult::Pass(report));
+    };
+    for t in (0..5500).step_by(100) {
         if t < fixed_at {
-            sim.report(t, 0, figures);
+            sim.report(t, 0, figures(t));
         }
         if t % 500 == 0 {
-            let report = HealthReport {
-                status: Some(ReportStatus::Pass),
-                pool: Some(figures),
-            };
-            sim.probe(t, 0, ProbeResult::Pass(report));
+            probe(&mut sim, t);
         }
     }
     let (ejected_ms, _) = sim.first(0, StateKind::Ejected).unwrap();
     assert_eq!(ejected_ms, 500);
+    sim.advance(5500);
     let (probation_ms, _) = sim.first(0, StateKind::Probation).unwrap();
     assert_eq!(probation_ms, 5500, "after the base ejection time");
-    // Ten seconds of passing probes alone do not re-admit it.
     let host = sim.host(0);
     assert_eq!(
         (host.state, host.routing),
@@ -324,9 +329,13 @@ fn recovery_goes_through_probation_on_real_successes_then_fully_back() {
     );
     assert_eq!(host.admit_share(), 0.25);
 
-    // Real requests succeed: the share steps up each second, then it is fully back.
+    // Real requests succeed: the share steps up each second (not the 3 s of a quiet
+    // step), then it is fully back.
     let mut shares = vec![host.admit_share()];
-    for t in (16_000..20_000).step_by(100) {
+    for t in (5500..9000).step_by(100) {
+        if t % 500 == 0 {
+            probe(&mut sim, t);
+        }
         sim.outcome(t, 0, ok(15));
         let share = sim.host(0).admit_share();
         if shares.last() != Some(&share) {
@@ -340,9 +349,17 @@ fn recovery_goes_through_probation_on_real_successes_then_fully_back() {
         (StateKind::Healthy, Routing::Full)
     );
     assert_eq!(host.reason, Some(Reason::ProbationPassed));
-    let kinds: Vec<_> = sim.history(0).into_iter().map(|(_, k)| k).collect();
     use StateKind::*;
-    assert_eq!(kinds, [Ejected, Probation, Probation, Probation, Healthy]);
+    assert_eq!(
+        sim.history(0),
+        [
+            (500, Ejected),
+            (5500, Probation),
+            (6500, Probation),
+            (7500, Probation),
+            (8500, Healthy)
+        ]
+    );
 }
 
 #[test]
