@@ -39,6 +39,7 @@ pub mod conn_cap;
 pub mod error;
 pub mod fleet;
 pub mod framing;
+pub mod head_guard;
 pub mod headers;
 pub mod health_task;
 pub mod inflight;

@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 use crate::body::ProxyBody;
 use crate::config::ListenConfig;
 use crate::conn_cap::ConnCap;
+use crate::head_guard::HeadGuard;
 use crate::stall::WriteStallIo;
 
 /// A connection builder with the listener's timeouts.
@@ -89,7 +90,11 @@ pub async fn serve<M, S>(
                     let _ = stream.set_nodelay(true);
                     let conn = builder
                         .serve_connection(
-                            TokioIo::new(WriteStallIo::new(stream, write_stall, first_byte)),
+                            TokioIo::new(WriteStallIo::new(
+                                HeadGuard::new(stream),
+                                write_stall,
+                                first_byte,
+                            )),
                             make_service(remote),
                         )
                         .into_owned();
