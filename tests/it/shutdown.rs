@@ -125,3 +125,50 @@ async fn a_client_that_stops_reading_releases_its_slot() {
     router.shutdown().await;
     host.stop();
 }
+
+#[tokio::test]
+async fn during_the_drain_readyz_answers_503_and_the_proxy_accepts_nothing_new() {
+    let fleet = Fleet::start(2).await.expect("fleet");
+    let router = start(config_for(&fleet)).await;
+    let (key, host) = mapping(&router, 1).await[0].clone();
+    fleet
+        .by_name(&host)
+        .expect("host")
+        .faults()
+        .slow(Some(Duration::from_millis(1500)));
+    let (addr, admin) = (router.listen_addr(), router.admin_addr());
+    let in_flight =
+        tokio::spawn(async move { client::get_with(addr, "/v/x/run", &[("x-val", &key)]).await });
+    eventually_async(
+        Duration::from_secs(2),
+        "the request is in flight",
+        || async { host_entry(&router, &host).await["in_flight"] == 1 },
+    )
+    .await;
+    assert_eq!(
+        client::get(admin, "/readyz").await.expect("readyz").status,
+        200
+    );
+
+    let draining = tokio::spawn(router.shutdown());
+    eventually_async(
+        Duration::from_secs(1),
+        "/readyz says 503 while draining",
+        || async { matches!(client::get(admin, "/readyz").await, Ok(r) if r.status == 503) },
+    )
+    .await;
+    assert!(!in_flight.is_finished(), "the drain is still under way");
+    assert!(
+        client::get(addr, "/").await.is_err(),
+        "the proxy accepts nothing new"
+    );
+
+    let reply = in_flight.await.expect("task").expect("answered");
+    assert_eq!(reply.status, 200, "the in-flight request finished");
+    draining.await.expect("shutdown");
+    assert!(
+        client::get(admin, "/readyz").await.is_err(),
+        "admin closed after the drain"
+    );
+    fleet.shutdown().await;
+}

@@ -32,7 +32,11 @@ pub struct Router {
     listen_addr: SocketAddr,
     admin_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
-    servers: Vec<JoinHandle<()>>,
+    /// The admin listener stops only after the proxy has drained, so
+    /// `/readyz` can answer 503 (and metrics be read) during the drain.
+    admin_shutdown: watch::Sender<bool>,
+    proxy_server: JoinHandle<()>,
+    admin_server: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -120,6 +124,7 @@ impl Router {
             config, fleet, global, upstream, metrics, keys, events_tx, control_tx, clock,
         ));
         let (shutdown, _) = watch::channel(false);
+        let (admin_shutdown, _) = watch::channel(false);
 
         let mut background = Vec::new();
         let task = HealthTask::new(Arc::clone(&shared), passive);
@@ -129,9 +134,8 @@ impl Router {
             shutdown.subscribe(),
         )));
 
-        let mut servers = Vec::new();
         let proxy_shared = Arc::clone(&shared);
-        servers.push(tokio::spawn(server::serve(
+        let proxy_server = tokio::spawn(server::serve(
             listener,
             server::builder(&listen_cfg),
             move |remote| {
@@ -149,9 +153,9 @@ impl Router {
                 what: "listen",
                 cap: Some(conn_cap),
             },
-        )));
+        ));
         let admin_shared = Arc::clone(&shared);
-        servers.push(tokio::spawn(server::serve(
+        let admin_server = tokio::spawn(server::serve(
             admin_listener,
             server::builder(&listen_cfg),
             move |_remote| {
@@ -161,7 +165,7 @@ impl Router {
                     async move { Ok::<_, Infallible>(admin::handle(shared, req).await) }
                 })
             },
-            shutdown.subscribe(),
+            admin_shutdown.subscribe(),
             server::ServeOptions {
                 grace: listen_cfg.shutdown_grace,
                 write_stall,
@@ -170,14 +174,16 @@ impl Router {
                 // Not capped: an operator must reach the admin API during a connection flood.
                 cap: None,
             },
-        )));
+        ));
         info!(%listen_addr, %admin_addr, hosts = shared.fleet.load().hosts.len(), "ringward started");
         Ok(Router {
             shared,
             listen_addr,
             admin_addr,
             shutdown,
-            servers,
+            admin_shutdown,
+            proxy_server,
+            admin_server,
             background,
         })
     }
@@ -213,17 +219,13 @@ impl Router {
     }
 
     /// Stops accepting, lets in-flight requests finish within `listen.shutdown_grace`, then
-    /// stops the background tasks.
+    /// stops the admin listener (it answers `/readyz` 503 meanwhile) and the background tasks.
     pub async fn shutdown(self) {
         self.shared.shutting_down.store(true, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
-        for s in self.servers {
-            if let Err(e) = s.await {
-                if e.is_panic() {
-                    std::panic::resume_unwind(e.into_panic());
-                }
-            }
-        }
+        rejoin(self.proxy_server).await;
+        let _ = self.admin_shutdown.send(true);
+        rejoin(self.admin_server).await;
         for b in self.background {
             b.abort();
             let _ = b.await;
@@ -306,4 +308,13 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigEr
         .fetch_add(1, Ordering::Relaxed);
     info!(hosts_changed, "config reloaded");
     Ok(())
+}
+
+/// Waits for a server task, re-raising its panic.
+async fn rejoin(server: JoinHandle<()>) {
+    if let Err(e) = server.await
+        && e.is_panic()
+    {
+        std::panic::resume_unwind(e.into_panic());
+    }
 }
