@@ -114,6 +114,19 @@ impl Fleet {
         })
     }
 
+    /// This generation with the in-flight counters of `previous` for every
+    /// host that stays (by name), so a reload neither forgets requests in
+    /// flight nor lets a host take a second cap's worth beside them.
+    pub fn inherit_loads(mut self, previous: &Fleet, per_host_cap: u32) -> Fleet {
+        let from: Vec<Option<usize>> = self
+            .hosts
+            .iter()
+            .map(|h| previous.hosts.iter().position(|p| p.name == h.name))
+            .collect();
+        self.loads = Arc::new(Loads::carry_over(&previous.loads, per_host_cap, &from));
+        self
+    }
+
     /// The host with this id.
     pub fn host(&self, id: HostId) -> &FleetHost {
         &self.hosts[id.index()]

@@ -21,10 +21,13 @@ struct HostLoad {
     hint: AtomicUsize,
 }
 
-/// In-flight counts of one ring generation's hosts.
+/// In-flight counts of one ring generation's hosts. A host that stays across a
+/// reload keeps its [`HostLoad`], so requests in flight keep counting (against
+/// its cap, for bounded loads and for the hung-request age) whatever generation
+/// they started in.
 #[derive(Debug)]
 pub struct Loads {
-    hosts: Box<[HostLoad]>,
+    hosts: Box<[Arc<HostLoad>]>,
     per_host_cap: u32,
     base: Instant,
 }
@@ -77,20 +80,44 @@ impl Drop for GlobalPermit {
     }
 }
 
+impl HostLoad {
+    fn new(per_host_cap: u32) -> Arc<Self> {
+        Arc::new(HostLoad {
+            count: AtomicU32::new(0),
+            starts: (0..per_host_cap).map(|_| AtomicU64::new(0)).collect(),
+            hint: AtomicUsize::new(0),
+        })
+    }
+}
+
 impl Loads {
     /// Counters for `hosts` hosts, each capped at `per_host_cap`.
     pub fn new(hosts: usize, per_host_cap: u32, base: Instant) -> Self {
-        let hosts = (0..hosts)
-            .map(|_| HostLoad {
-                count: AtomicU32::new(0),
-                starts: (0..per_host_cap).map(|_| AtomicU64::new(0)).collect(),
-                hint: AtomicUsize::new(0),
+        let hosts = (0..hosts).map(|_| HostLoad::new(per_host_cap)).collect();
+        Loads {
+            hosts,
+            per_host_cap,
+            base,
+        }
+    }
+
+    /// Counters for a new ring generation: host `i` keeps the counters of
+    /// `previous` host `from[i]` where that is `Some` (a host that stays), and
+    /// starts at zero otherwise. A host that keeps its counters keeps its
+    /// start-time slots too; if `per_host_cap` grew, requests beyond the old
+    /// number of slots are counted but not aged.
+    pub fn carry_over(previous: &Loads, per_host_cap: u32, from: &[Option<usize>]) -> Self {
+        let hosts = from
+            .iter()
+            .map(|old| match old.and_then(|i| previous.hosts.get(i)) {
+                Some(load) => Arc::clone(load),
+                None => HostLoad::new(per_host_cap),
             })
             .collect();
         Loads {
             hosts,
             per_host_cap,
-            base,
+            base: previous.base,
         }
     }
 
@@ -115,8 +142,7 @@ impl Loads {
                 .is_ok()
         });
         Some(HostPermit {
-            loads: Arc::clone(self),
-            host: host.index(),
+            load: Arc::clone(load),
             slot,
         })
     }
@@ -172,8 +198,7 @@ impl InFlight for Loads {
 /// One in-flight request on one host; released on drop (when the response body ends).
 #[derive(Debug)]
 pub struct HostPermit {
-    loads: Arc<Loads>,
-    host: usize,
+    load: Arc<HostLoad>,
     slot: Option<usize>,
 }
 
@@ -182,14 +207,14 @@ impl HostPermit {
     /// request stops counting towards the oldest in-flight age (it still counts as in flight).
     pub fn answered(&mut self) {
         if let Some(slot) = self.slot.take() {
-            self.loads.hosts[self.host].starts[slot].store(0, Ordering::Release);
+            self.load.starts[slot].store(0, Ordering::Release);
         }
     }
 }
 
 impl Drop for HostPermit {
     fn drop(&mut self) {
-        let load = &self.loads.hosts[self.host];
+        let load = &self.load;
         if let Some(slot) = self.slot {
             load.starts[slot].store(0, Ordering::Release);
         }
@@ -200,6 +225,37 @@ impl Drop for HostPermit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_that_stays_across_a_reload_keeps_its_requests_in_flight() {
+        let base = Instant::now();
+        let old = Arc::new(Loads::new(2, 2, base));
+        let a = old.try_acquire(HostId(0), base).expect("a");
+        let _b = old.try_acquire(HostId(1), base).expect("b");
+        // The new generation: old host 1 is new host 0, old host 0 is gone, host 1 is new.
+        let new = Arc::new(Loads::carry_over(&old, 2, &[Some(1), None]));
+        assert_eq!(new.in_flight(HostId(0)), 1, "the old request still counts");
+        assert_eq!(new.in_flight(HostId(1)), 0, "a new host starts empty");
+        let now = base + Duration::from_secs(3);
+        assert_eq!(
+            new.oldest(0, now),
+            (1, Some(Duration::from_secs(3))),
+            "and keeps its age"
+        );
+        let _c = new
+            .try_acquire(HostId(0), now)
+            .expect("one more fits under the cap of 2");
+        assert!(
+            new.try_acquire(HostId(0), now).is_none(),
+            "the cap counts both generations"
+        );
+        drop(a);
+        assert_eq!(
+            new.in_flight(HostId(0)),
+            2,
+            "the dropped host's permit is not this host's"
+        );
+    }
 
     #[test]
     fn per_host_cap_and_release() {

@@ -252,13 +252,16 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigEr
     let hosts_changed = config.hosts != old.hosts
         || config.limits.per_host_in_flight != old.limits.per_host_in_flight;
     if hosts_changed {
-        let fleet = Arc::new(Fleet::build(
-            &config.hosts,
-            config.limits.per_host_in_flight,
-            &shared.keys,
-            &shared.metrics,
-            shared.now(),
-        )?);
+        let fleet = Arc::new(
+            Fleet::build(
+                &config.hosts,
+                config.limits.per_host_in_flight,
+                &shared.keys,
+                &shared.metrics,
+                shared.now(),
+            )?
+            .inherit_loads(&shared.fleet.load(), config.limits.per_host_in_flight),
+        );
         {
             let _lock = shared.publish_lock();
             // Publish the new ring at once, carrying over the admission of surviving hosts;
