@@ -136,13 +136,23 @@ async fn read_endpoints_follow_the_contract() {
     for name in [
         "ringward_requests_total{host=",
         "ringward_request_duration_seconds_bucket",
-        "ringward_in_flight_total",
+        "ringward_in_flight ",
+        "ringward_unrouted_requests_total{class=",
         "ringward_host_state{",
         "ringward_probe_age_seconds{",
         "ringward_ejections_total",
     ] {
         assert!(metrics.contains(name), "metrics lack {name}");
     }
+    assert!(
+        !metrics.contains("ringward_in_flight_total"),
+        "a gauge must not carry _total"
+    );
+    assert_eq!(
+        metrics.matches("# TYPE ").count(),
+        metrics.matches("# HELP ").count(),
+        "every family has HELP and TYPE"
+    );
     let page = client::get(admin, "/").await.expect("page");
     assert_eq!(page.status, 200);
     assert!(page.text().contains(&fleet.named_addrs()[0].0));

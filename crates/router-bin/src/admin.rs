@@ -2,7 +2,6 @@
 //! `/admin/route?key=`, `POST /admin/hosts/{name}/drain|eject|restore` (bearer token,
 //! compared in constant time), `/metrics` and `/`, a status page.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,7 @@ use tokio::sync::oneshot;
 use crate::body::{self, ProxyBody};
 use crate::fleet::Published;
 use crate::health_task::{Control, HealthView, OperatorReply};
-use crate::metrics::escape;
+use crate::metrics::{Family, escape};
 use crate::shared::Shared;
 
 /// Handles one admin request.
@@ -254,10 +253,7 @@ async fn operator<B>(shared: &Shared, req: &Request<B>, path: &str) -> Response<
 }
 
 fn metrics(shared: &Shared) -> Response<ProxyBody> {
-    let mut out = String::with_capacity(8192);
-    shared.metrics.render(&mut out);
-    render_hosts(shared, &mut out);
-    let mut resp = text(StatusCode::OK, out);
+    let mut resp = text(StatusCode::OK, render_metrics(shared));
     resp.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -265,16 +261,33 @@ fn metrics(shared: &Shared) -> Response<ProxyBody> {
     resp
 }
 
-/// Per-host gauges: in flight, state, pool figures, probe age.
-fn render_hosts(shared: &Shared, out: &mut String) {
+/// The whole `/metrics` text.
+fn render_metrics(shared: &Shared) -> String {
+    let mut out = String::with_capacity(8192);
     let published = shared.published.load();
+    let live: Vec<&str> = published
+        .fleet
+        .hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    shared.metrics.render(&mut out, &live);
+    render_hosts(shared, &published, &mut out);
+    out
+}
+
+/// Per-host gauges: in flight, state, pool figures, probe age. One [`Family`] per metric,
+/// filled host by host and written one after another, so each family is one group.
+fn render_hosts(shared: &Shared, published: &Published, out: &mut String) {
     let view: Arc<HealthView> = shared.view.load_full();
     let now = shared.now();
-    let _ = writeln!(
-        out,
-        "# HELP ringward_in_flight_total Requests in flight through the router.\n# TYPE ringward_in_flight_total gauge\nringward_in_flight_total {}",
-        shared.global.count()
+    let mut in_flight_all = Family::new(
+        "ringward_in_flight",
+        "gauge",
+        "Requests in flight through the router.",
     );
+    in_flight_all.sample("", shared.global.count());
+    in_flight_all.write_to(out);
     let eligible = (0..published.fleet.hosts.len())
         .filter(|&i| {
             !matches!(
@@ -283,77 +296,246 @@ fn render_hosts(shared: &Shared, out: &mut String) {
             )
         })
         .count();
-    let _ = writeln!(
-        out,
-        "# HELP ringward_hosts_eligible Hosts that may take requests.\n# TYPE ringward_hosts_eligible gauge\nringward_hosts_eligible {eligible}"
+    let mut hosts_eligible = Family::new(
+        "ringward_hosts_eligible",
+        "gauge",
+        "Hosts that may take requests.",
     );
-    let _ = writeln!(
-        out,
-        "# HELP ringward_panic 1 while the health panic mode is on.\n# TYPE ringward_panic gauge\nringward_panic {}",
-        u8::from(view.snapshot.panic.is_some())
+    hosts_eligible.sample("", eligible);
+    hosts_eligible.write_to(out);
+    let mut panic = Family::new(
+        "ringward_panic",
+        "gauge",
+        "1 while the health panic mode is on.",
     );
-    let mut in_flight = String::new();
-    let mut states = String::new();
-    let mut pool = String::new();
-    let mut probe = String::new();
+    panic.sample("", u8::from(view.snapshot.panic.is_some()));
+    panic.write_to(out);
+    let mut in_flight = Family::new(
+        "ringward_host_in_flight",
+        "gauge",
+        "Requests in flight per host.",
+    );
+    let mut oldest_in_flight = Family::new(
+        "ringward_host_oldest_in_flight_seconds",
+        "gauge",
+        "Age of the host's oldest in-flight request (0 when none).",
+    );
+    let mut states = Family::new(
+        "ringward_host_state",
+        "gauge",
+        "1 for the host's current state, 0 for the others.",
+    );
+    let mut pool_max = Family::new(
+        "ringward_db_pool_max",
+        "gauge",
+        "The host's last reported DB pool capacity.",
+    );
+    let mut pool_in_use = Family::new(
+        "ringward_db_pool_in_use",
+        "gauge",
+        "The host's last reported DB pool connections checked out.",
+    );
+    let mut pool_waiting = Family::new(
+        "ringward_db_pool_waiting",
+        "gauge",
+        "The host's last reported tasks waiting for a DB pool connection.",
+    );
+    let mut pool_oldest = Family::new(
+        "ringward_db_pool_oldest_checkout_seconds",
+        "gauge",
+        "The host's last reported age of its longest-held DB connection.",
+    );
+    let mut probe = Family::new(
+        "ringward_probe_age_seconds",
+        "gauge",
+        "Time since the host's last completed probe (-1 before the first).",
+    );
     for (i, h) in published.fleet.hosts.iter().enumerate() {
-        let name = escape(&h.name);
+        let host = format!("host=\"{}\"", escape(&h.name));
         let (count, oldest) = published.fleet.loads.oldest(i, now);
-        let _ = writeln!(
-            in_flight,
-            "ringward_host_in_flight{{host=\"{name}\"}} {count}"
-        );
-        let _ = writeln!(
-            in_flight,
-            "ringward_host_oldest_in_flight_seconds{{host=\"{name}\"}} {}",
-            oldest.map_or(0.0, |d| d.as_secs_f64())
-        );
+        in_flight.sample(&host, count);
+        oldest_in_flight.sample(&host, oldest.map_or(0.0, |d| d.as_secs_f64()));
         let health = view.host(h.key);
         let current = health.map_or("healthy", |s| s.state.as_str());
         for state in ["healthy", "degraded", "ejected", "probation", "draining"] {
-            let _ = writeln!(
-                states,
-                "ringward_host_state{{host=\"{name}\",state=\"{state}\"}} {}",
-                u8::from(state == current)
+            states.sample(
+                &format!("{host},state=\"{state}\""),
+                u8::from(state == current),
             );
         }
         if let Some(p) = health.and_then(|s| s.pool) {
-            let _ = writeln!(pool, "ringward_db_pool_max{{host=\"{name}\"}} {}", p.max);
-            let _ = writeln!(
-                pool,
-                "ringward_db_pool_in_use{{host=\"{name}\"}} {}",
-                p.in_use
-            );
-            let _ = writeln!(
-                pool,
-                "ringward_db_pool_waiting{{host=\"{name}\"}} {}",
-                p.waiting
-            );
-            let _ = writeln!(
-                pool,
-                "ringward_db_pool_oldest_checkout_seconds{{host=\"{name}\"}} {}",
-                p.oldest_checkout.as_secs_f64()
-            );
+            pool_max.sample(&host, p.max);
+            pool_in_use.sample(&host, p.in_use);
+            pool_waiting.sample(&host, p.waiting);
+            pool_oldest.sample(&host, p.oldest_checkout.as_secs_f64());
         }
         // A stalled prober shows as a growing age; never probed shows as -1.
         let age = health
             .and_then(|s| s.last_probe)
             .map_or(-1.0, |t| now.saturating_duration_since(t).as_secs_f64());
-        let _ = writeln!(probe, "ringward_probe_age_seconds{{host=\"{name}\"}} {age}");
+        probe.sample(&host, age);
     }
-    out.push_str("# HELP ringward_host_in_flight Requests in flight per host.\n# TYPE ringward_host_in_flight gauge\n");
-    out.push_str(&in_flight);
-    out.push_str("# HELP ringward_host_state 1 for the host's current state.\n# TYPE ringward_host_state gauge\n");
-    out.push_str(&states);
-    out.push_str("# HELP ringward_db_pool_in_use Last reported DB pool figures per host.\n# TYPE ringward_db_pool_in_use gauge\n");
-    out.push_str(&pool);
-    out.push_str("# HELP ringward_probe_age_seconds Time since the host's last completed probe.\n# TYPE ringward_probe_age_seconds gauge\n");
-    out.push_str(&probe);
+    for family in [
+        in_flight,
+        oldest_in_flight,
+        states,
+        pool_max,
+        pool_in_use,
+        pool_waiting,
+        pool_oldest,
+        probe,
+    ] {
+        family.write_to(out);
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
+    use health::{HealthSnapshot, HostHealth, PoolReport, Routing, StateKind};
+    use tokio::sync::mpsc;
+
     use super::*;
+    use crate::clock::TokioClock;
+    use crate::config::Config;
+    use crate::fleet::{Fleet, HostKeys};
+    use crate::inflight::GlobalLoad;
+    use crate::metrics::{Metrics, lint_exposition};
+
+    fn hosts(names: &[&str]) -> Vec<(String, SocketAddr)> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                (
+                    (*n).to_owned(),
+                    SocketAddr::from(([127, 0, 0, 1], 9000 + i as u16)),
+                )
+            })
+            .collect()
+    }
+
+    /// Shared state over the named hosts (no sockets, no health task).
+    fn shared(names: &[&str]) -> Arc<Shared> {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = Config::for_hosts(any, any, &hosts(names));
+        let clock: Arc<dyn crate::clock::Clock> = Arc::new(TokioClock);
+        let metrics = Metrics::default();
+        let keys = HostKeys::default();
+        let fleet = Fleet::build(&config.hosts, 16, &keys, &metrics, clock.now()).expect("fleet");
+        let (events, _) = mpsc::channel(1);
+        let (control, _) = mpsc::unbounded_channel();
+        let client = crate::client::build(&config.upstream);
+        Arc::new(Shared::new(
+            config,
+            Arc::new(fleet),
+            Arc::new(GlobalLoad::new(100)),
+            client,
+            metrics,
+            keys,
+            events,
+            control,
+            clock,
+        ))
+    }
+
+    fn pool_health(shared: &Shared) -> HealthView {
+        let now = shared.now();
+        let hosts = shared
+            .fleet
+            .load()
+            .hosts
+            .iter()
+            .map(|h| HostHealth {
+                host: h.key,
+                state: StateKind::Healthy,
+                reason: None,
+                since: now,
+                until: None,
+                strikes: 0,
+                pool: Some(PoolReport {
+                    max: 10,
+                    in_use: 3,
+                    waiting: 1,
+                    oldest_checkout: Duration::from_millis(250),
+                }),
+                last_probe: Some(now),
+                routing: Routing::Full,
+                admit_share: 1.0,
+            })
+            .collect();
+        HealthView {
+            snapshot: HealthSnapshot { hosts, panic: None },
+            at: now,
+        }
+    }
+
+    #[tokio::test]
+    async fn metrics_text_is_strictly_grouped_and_typed() {
+        let shared = shared(&["host-a", "host-b", "none"]);
+        shared.view.store(Arc::new(pool_health(&shared)));
+        for name in ["host-a", "host-b", "none"] {
+            shared
+                .metrics
+                .host(name)
+                .record(StatusCode::OK, Duration::from_millis(2));
+        }
+        shared
+            .metrics
+            .unrouted
+            .record(StatusCode::BAD_REQUEST, Duration::ZERO);
+        shared.metrics.record_ejection("pool_exhausted");
+        let out = render_metrics(&shared);
+        lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        for family in [
+            "ringward_in_flight",
+            "ringward_host_in_flight",
+            "ringward_host_oldest_in_flight_seconds",
+            "ringward_db_pool_max",
+            "ringward_db_pool_in_use",
+            "ringward_db_pool_waiting",
+            "ringward_db_pool_oldest_checkout_seconds",
+            "ringward_unrouted_requests_total",
+        ] {
+            assert!(
+                out.contains(&format!("# TYPE {family} ")),
+                "no TYPE for {family}"
+            );
+        }
+        assert!(!out.contains("ringward_in_flight_total"), "{out}");
+        assert!(out.contains("ringward_db_pool_in_use{host=\"host-b\"} 3"));
+        assert!(out.contains("ringward_unrouted_requests_total{class=\"4xx\"} 1"));
+        assert!(out.contains("ringward_requests_total{host=\"none\",class=\"2xx\"} 1"));
+    }
+
+    #[tokio::test]
+    async fn hosts_removed_by_a_reload_leave_the_metrics() {
+        let shared = shared(&["host-a", "host-b"]);
+        shared
+            .metrics
+            .host("host-b")
+            .record(StatusCode::OK, Duration::ZERO);
+        assert!(render_metrics(&shared).contains("host=\"host-b\""));
+        // What a reload that drops host-b publishes.
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = Config::for_hosts(any, any, &hosts(&["host-a"]));
+        let fleet = Fleet::build(
+            &config.hosts,
+            16,
+            &shared.keys,
+            &shared.metrics,
+            shared.now(),
+        )
+        .expect("fleet");
+        shared
+            .published
+            .store(Arc::new(Published::open(Arc::new(fleet), 1)));
+        let out = render_metrics(&shared);
+        lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert!(out.contains("host=\"host-a\""));
+        assert!(!out.contains("host-b"), "{out}");
+    }
 
     #[test]
     fn percent_decoding() {

@@ -38,24 +38,78 @@ impl Histogram {
         );
     }
 
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
+    /// Writes `_bucket` (ending with `le="+Inf"`), `_sum` and `_count` samples into `family`.
+    fn render(&self, family: &mut Family, labels: &str) {
+        let name = family.name;
+        let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0;
         for (i, bound) in BUCKETS.iter().enumerate() {
             cumulative += self.counts[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+            let _ = writeln!(
+                family.samples,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
         }
         cumulative += self.counts[BUCKETS.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(
+            family.samples,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}"
+        );
         let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
-        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+        let braced = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(family.samples, "{name}_sum{braced} {sum}");
+        let _ = writeln!(family.samples, "{name}_count{braced} {cumulative}");
+    }
+}
+
+/// One metric family. Its samples go into its own buffer and [`Family::write_to`] writes
+/// `# HELP`, `# TYPE` and then every sample, so a family is always one group in the output
+/// (the Prometheus text format requires it) however the caller interleaves the collection.
+#[derive(Debug)]
+pub struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    samples: String,
+}
+
+impl Family {
+    /// An empty family; `kind` is `counter`, `gauge` or `histogram`.
+    pub fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
+        Family {
+            name,
+            kind,
+            help,
+            samples: String::new(),
+        }
+    }
+
+    /// Adds a sample; `labels` is the text between the braces (empty for none).
+    pub fn sample(&mut self, labels: &str, value: impl std::fmt::Display) {
+        let name = self.name;
+        if labels.is_empty() {
+            let _ = writeln!(self.samples, "{name} {value}");
+        } else {
+            let _ = writeln!(self.samples, "{name}{{{labels}}} {value}");
+        }
+    }
+
+    /// Writes the family as one group: HELP, TYPE, samples.
+    pub fn write_to(&self, out: &mut String) {
+        let (name, kind, help) = (self.name, self.kind, self.help);
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        out.push_str(&self.samples);
     }
 }
 
 /// Status classes counted per host.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-/// The metrics of one host (or of "none": requests that reached no host).
+/// The metrics of one host (or of the requests that reached no host).
 #[derive(Debug, Default)]
 pub struct HostMetrics {
     requests: [AtomicU64; 5],
@@ -104,7 +158,8 @@ pub struct Counters {
 #[derive(Debug, Default)]
 pub struct Metrics {
     hosts: Mutex<BTreeMap<String, Arc<HostMetrics>>>,
-    /// Requests that reached no host (400, 503 with no host).
+    /// Requests that reached no host (400, 503 with no host). Rendered as their own
+    /// families (`ringward_unrouted_*`), so no host name can collide with them.
     pub unrouted: HostMetrics,
     /// Router-wide counters.
     pub counters: Counters,
@@ -132,43 +187,58 @@ impl Metrics {
         map.get(reason).copied().unwrap_or(0)
     }
 
-    /// Renders the request metrics; per-host gauges are added by the caller (admin).
-    pub fn render(&self, out: &mut String) {
-        out.push_str(
-            "# HELP ringward_requests_total Responses sent to clients, by host and status class.\n",
-        );
-        out.push_str("# TYPE ringward_requests_total counter\n");
+    /// Renders the request metrics of the hosts in `live` (the current fleet: a host removed
+    /// by a reload keeps its counters, in case it comes back, but its series disappear);
+    /// per-host gauges are added by the caller (admin).
+    pub fn render(&self, out: &mut String, live: &[&str]) {
         let hosts: Vec<(String, Arc<HostMetrics>)> = {
             let map = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
             map.iter()
+                .filter(|(k, _)| live.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), Arc::clone(v)))
                 .collect()
         };
-        let all = hosts
-            .iter()
-            .map(|(n, m)| (n.as_str(), m.as_ref()))
-            .chain(std::iter::once(("none", &self.unrouted)));
-        for (name, m) in all.clone() {
+        let mut requests = Family::new(
+            "ringward_requests_total",
+            "counter",
+            "Responses sent to clients, by host and status class.",
+        );
+        let mut duration = Family::new(
+            "ringward_request_duration_seconds",
+            "histogram",
+            "Time to the response head, by host.",
+        );
+        for (name, m) in &hosts {
+            let host = escape(name);
             for (i, class) in CLASSES.iter().enumerate() {
-                let n = m.requests[i].load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "ringward_requests_total{{host=\"{}\",class=\"{class}\"}} {n}",
-                    escape(name)
+                requests.sample(
+                    &format!("host=\"{host}\",class=\"{class}\""),
+                    m.requests[i].load(Ordering::Relaxed),
                 );
             }
+            m.latency.render(&mut duration, &format!("host=\"{host}\""));
         }
-        out.push_str(
-            "# HELP ringward_request_duration_seconds Time to the response head, by host.\n",
+        requests.write_to(out);
+        duration.write_to(out);
+        let mut unrouted = Family::new(
+            "ringward_unrouted_requests_total",
+            "counter",
+            "Responses to requests that reached no host (400 no key, 503 no eligible host or at capacity), by status class.",
         );
-        out.push_str("# TYPE ringward_request_duration_seconds histogram\n");
-        for (name, m) in all {
-            m.latency.render(
-                out,
-                "ringward_request_duration_seconds",
-                &format!("host=\"{}\"", escape(name)),
+        for (i, class) in CLASSES.iter().enumerate() {
+            unrouted.sample(
+                &format!("class=\"{class}\""),
+                self.unrouted.requests[i].load(Ordering::Relaxed),
             );
         }
+        unrouted.write_to(out);
+        let mut unrouted_duration = Family::new(
+            "ringward_unrouted_request_duration_seconds",
+            "histogram",
+            "Time to the response head for requests that reached no host.",
+        );
+        self.unrouted.latency.render(&mut unrouted_duration, "");
+        unrouted_duration.write_to(out);
         let c = &self.counters;
         for (name, help, v) in [
             (
@@ -202,57 +272,59 @@ impl Metrics {
                 &c.reloads_failed,
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
+            let mut family = Family::new(name, "counter", help);
+            family.sample("", v.load(Ordering::Relaxed));
+            family.write_to(out);
         }
-        out.push_str(
-            "# HELP ringward_rejected_total Requests answered by the router itself, by reason.\n",
+        let mut rejected = Family::new(
+            "ringward_rejected_total",
+            "counter",
+            "Requests answered by the router itself, by reason.",
         );
-        out.push_str("# TYPE ringward_rejected_total counter\n");
         for (reason, v) in [
             ("at_capacity", &c.rejected_capacity),
             ("no_eligible_host", &c.rejected_no_host),
             ("no_key", &c.rejected_no_key),
         ] {
-            let _ = writeln!(
-                out,
-                "ringward_rejected_total{{reason=\"{reason}\"}} {}",
-                v.load(Ordering::Relaxed)
-            );
+            rejected.sample(&format!("reason=\"{reason}\""), v.load(Ordering::Relaxed));
         }
+        rejected.write_to(out);
         let conns = &self.connections;
-        let _ = writeln!(
-            out,
-            "# HELP ringward_connections_open Client connections open.\n# TYPE ringward_connections_open gauge\nringward_connections_open {}",
-            conns.open()
+        let mut open = Family::new(
+            "ringward_connections_open",
+            "gauge",
+            "Client connections open.",
         );
-        let _ = writeln!(
-            out,
-            "# HELP ringward_connections_max The client connection cap (limits.max_connections).\n# TYPE ringward_connections_max gauge\nringward_connections_max {}",
-            conns.max()
+        open.sample("", conns.open());
+        open.write_to(out);
+        let mut max = Family::new(
+            "ringward_connections_max",
+            "gauge",
+            "The client connection cap (limits.max_connections).",
         );
-        let _ = writeln!(
-            out,
-            "# HELP ringward_connections_refused_total Client connections closed at accept because the cap was reached.\n# TYPE ringward_connections_refused_total counter\nringward_connections_refused_total {}",
-            conns.refused()
+        max.sample("", conns.max());
+        max.write_to(out);
+        let mut refused = Family::new(
+            "ringward_connections_refused_total",
+            "counter",
+            "Client connections closed at accept because the cap was reached.",
         );
-        out.push_str("# HELP ringward_ejections_total Host ejections, by reason.\n");
-        out.push_str("# TYPE ringward_ejections_total counter\n");
-        let ejections = self
+        refused.sample("", conns.refused());
+        refused.write_to(out);
+        let mut ejections = Family::new(
+            "ringward_ejections_total",
+            "counter",
+            "Host ejections, by reason.",
+        );
+        let counts = self
             .ejections
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        for (reason, n) in ejections {
-            let _ = writeln!(
-                out,
-                "ringward_ejections_total{{reason=\"{}\"}} {n}",
-                escape(&reason)
-            );
+        for (reason, n) in counts {
+            ejections.sample(&format!("reason=\"{}\"", escape(&reason)), n);
         }
+        ejections.write_to(out);
     }
 }
 
@@ -262,6 +334,137 @@ pub fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// A strict reader of the Prometheus text format, for tests: every sample's family has
+/// exactly one `# TYPE` line before its first sample, a family is one contiguous group,
+/// no series appears twice, and each histogram series has `_bucket{le="+Inf"}`, `_sum`
+/// and `_count`.
+#[cfg(test)]
+pub(crate) fn lint_exposition(text: &str) -> Result<(), String> {
+    use std::collections::{BTreeSet, HashMap, HashSet};
+    let mut kinds: HashMap<String, String> = HashMap::new();
+    let mut closed: HashSet<String> = HashSet::new();
+    let mut current: Option<String> = None;
+    let mut series: HashSet<String> = HashSet::new();
+    // histogram family -> (series with +Inf bucket, with _sum, with _count), labels minus `le`.
+    let mut hist: HashMap<String, [BTreeSet<String>; 3]> = HashMap::new();
+    let mut enter = |family: &str, current: &mut Option<String>| -> Result<(), String> {
+        if current.as_deref() != Some(family) {
+            if closed.contains(family) {
+                return Err(format!("family {family} appears in two separate groups"));
+            }
+            if let Some(prev) = current.take() {
+                closed.insert(prev);
+            }
+            *current = Some(family.to_owned());
+        }
+        Ok(())
+    };
+    for (n, line) in text.lines().enumerate() {
+        let n = n + 1;
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let (what, family) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            match what {
+                "HELP" => enter(family, &mut current)?,
+                "TYPE" => {
+                    enter(family, &mut current)?;
+                    let kind = parts.next().unwrap_or("");
+                    if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
+                        return Err(format!("line {n}: bad type {kind:?}"));
+                    }
+                    if series
+                        .iter()
+                        .any(|s| s.starts_with(&format!("{family}{{")) || s == family)
+                    {
+                        return Err(format!("line {n}: TYPE of {family} after its samples"));
+                    }
+                    if kinds.insert(family.to_owned(), kind.to_owned()).is_some() {
+                        return Err(format!("line {n}: second TYPE line for {family}"));
+                    }
+                    if kind == "counter" && !family.ends_with("_total") {
+                        return Err(format!("line {n}: counter {family} lacks _total"));
+                    }
+                    if kind != "counter" && family.ends_with("_total") {
+                        return Err(format!(
+                            "line {n}: {kind} {family} has the counter suffix _total"
+                        ));
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        let name_end = line
+            .find(['{', ' '])
+            .ok_or(format!("line {n}: no value: {line}"))?;
+        let name = &line[..name_end];
+        let (labels, value) = if line[name_end..].starts_with('{') {
+            let close = line
+                .rfind('}')
+                .ok_or(format!("line {n}: unclosed labels"))?;
+            (&line[name_end + 1..close], line[close + 1..].trim())
+        } else {
+            ("", line[name_end..].trim())
+        };
+        if value.parse::<f64>().is_err() && !["+Inf", "-Inf", "NaN"].contains(&value) {
+            return Err(format!("line {n}: bad value {value:?}"));
+        }
+        let mut pairs = Vec::new();
+        for pair in labels.split(',').filter(|p| !p.is_empty()) {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or(format!("line {n}: bad label {pair}"))?;
+            if !(v.len() >= 2 && v.starts_with('"') && v.ends_with('"')) {
+                return Err(format!("line {n}: unquoted label value {pair}"));
+            }
+            pairs.push((k.to_owned(), v[1..v.len() - 1].to_owned()));
+        }
+        let hist_base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .enumerate()
+            .find_map(|(i, suffix)| {
+                let base = name.strip_suffix(suffix)?;
+                (kinds.get(base).map(String::as_str) == Some("histogram")).then_some((i, base))
+            });
+        let family = hist_base.map_or(name, |(_, base)| base);
+        if !kinds.contains_key(family) {
+            return Err(format!(
+                "line {n}: sample of {family} before (or without) its TYPE"
+            ));
+        }
+        enter(family, &mut current)?;
+        if !series.insert(format!("{name}{{{labels}}}")) {
+            return Err(format!("line {n}: duplicate series {name}{{{labels}}}"));
+        }
+        if let Some((i, base)) = hist_base {
+            let le = pairs
+                .iter()
+                .find(|(k, _)| k == "le")
+                .map(|(_, v)| v.clone());
+            let rest: Vec<String> = pairs
+                .iter()
+                .filter(|(k, _)| k != "le")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let sets = hist.entry(base.to_owned()).or_default();
+            if i == 0 && le.as_deref() == Some("+Inf") || i > 0 {
+                sets[i].insert(rest.join(","));
+            }
+        }
+    }
+    for (family, [inf, sum, count]) in hist {
+        if inf != sum || sum != count {
+            return Err(format!(
+                "histogram {family}: series with +Inf {inf:?}, _sum {sum:?}, _count {count:?}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -279,13 +482,16 @@ mod tests {
         m.record_ejection("pool_exhausted");
         m.record_ejection("pool_exhausted");
         let mut out = String::new();
-        m.render(&mut out);
+        m.render(&mut out, &["host-a"]);
+        lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert!(
             out.contains("ringward_requests_total{host=\"host-a\",class=\"2xx\"} 1"),
             "{out}"
         );
         assert!(out.contains("ringward_requests_total{host=\"host-a\",class=\"5xx\"} 1"));
-        assert!(out.contains("ringward_requests_total{host=\"none\",class=\"4xx\"} 1"));
+        assert!(out.contains("ringward_unrouted_requests_total{class=\"4xx\"} 1"));
+        assert!(out.contains("ringward_unrouted_request_duration_seconds_count 1"));
+        assert!(!out.contains("host=\"none\""), "{out}");
         assert!(
             out.contains(
                 "ringward_request_duration_seconds_bucket{host=\"host-a\",le=\"0.005\"} 1"
@@ -296,6 +502,48 @@ mod tests {
         );
         assert!(out.contains("ringward_request_duration_seconds_count{host=\"host-a\"} 2"));
         assert!(out.contains("ringward_ejections_total{reason=\"pool_exhausted\"} 2"));
+    }
+
+    #[test]
+    fn a_host_named_none_does_not_collide_with_unrouted_requests() {
+        let m = Metrics::default();
+        m.host("none").record(StatusCode::OK, Duration::ZERO);
+        m.unrouted.record(StatusCode::OK, Duration::ZERO);
+        let mut out = String::new();
+        m.render(&mut out, &["none"]);
+        lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert!(out.contains("ringward_requests_total{host=\"none\",class=\"2xx\"} 1"));
+        assert!(out.contains("ringward_unrouted_requests_total{class=\"2xx\"} 1"));
+    }
+
+    #[test]
+    fn hosts_not_in_the_fleet_are_not_rendered() {
+        let m = Metrics::default();
+        m.host("kept").record(StatusCode::OK, Duration::ZERO);
+        m.host("removed").record(StatusCode::OK, Duration::ZERO);
+        let mut out = String::new();
+        m.render(&mut out, &["kept"]);
+        assert!(out.contains("host=\"kept\""));
+        assert!(!out.contains("removed"), "{out}");
+    }
+
+    #[test]
+    fn the_linter_refuses_what_the_old_output_did() {
+        let split = "# HELP a x\n# TYPE a gauge\na{h=\"1\"} 1\n# HELP b x\n# TYPE b gauge\nb 1\na{h=\"2\"} 1\n";
+        assert!(lint_exposition(split).is_err(), "interleaved families");
+        let untyped = "# TYPE a gauge\na 1\nc 1\n";
+        assert!(lint_exposition(untyped).is_err(), "a sample with no TYPE");
+        let total_gauge = "# TYPE a_total gauge\na_total 1\n";
+        assert!(
+            lint_exposition(total_gauge).is_err(),
+            "a gauge named _total"
+        );
+        let dup = "# TYPE a_total counter\na_total{h=\"x\"} 1\na_total{h=\"x\"} 0\n";
+        assert!(lint_exposition(dup).is_err(), "a duplicate series");
+        let no_inf = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n";
+        assert!(lint_exposition(no_inf).is_err(), "a histogram without +Inf");
+        let good = "# HELP h x\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n";
+        assert_eq!(lint_exposition(good), Ok(()));
     }
 
     #[test]
