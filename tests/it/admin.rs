@@ -61,6 +61,11 @@ async fn mutations_need_the_token_and_change_nothing_without_it() {
         "an ejected host gets no keys"
     );
 
+    // The scheme is case-insensitive (RFC 9110 section 11.1); extra spaces are tolerated.
+    for auth in [format!("bearer {TOKEN}"), format!("BEARER   {TOKEN}")] {
+        let reply = post_admin(&router, "/admin/hosts/nope/drain", Some(&auth)).await;
+        assert_eq!(reply.status, 404, "auth {auth:?} passes: {}", reply.text());
+    }
     let unknown = post_admin(&router, "/admin/hosts/nope/drain", Some(&bearer)).await;
     assert_eq!(unknown.status, 404);
 

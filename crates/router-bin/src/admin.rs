@@ -193,11 +193,21 @@ fn authorized<B>(shared: &Shared, req: &Request<B>) -> bool {
     let Some(presented) = req
         .headers()
         .get(AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .and_then(|v| bearer_token(v.as_bytes()))
     else {
         return false;
     };
     presented.ct_eq(token.as_bytes()).into()
+}
+
+/// The token of a `Bearer` credential. The scheme is case-insensitive (RFC 9110 section
+/// 11.1), and extra spaces or tabs around the token are tolerated.
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let value = value.trim_ascii();
+    let split = value.iter().position(|&b| b == b' ' || b == b'\t')?;
+    let (scheme, rest) = value.split_at(split);
+    let token = rest.trim_ascii();
+    (scheme.eq_ignore_ascii_case(b"bearer") && !token.is_empty()).then_some(token)
 }
 
 async fn operator<B>(shared: &Shared, req: &Request<B>, path: &str) -> Response<ProxyBody> {
@@ -535,6 +545,32 @@ mod tests {
         lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert!(out.contains("host=\"host-a\""));
         assert!(!out.contains("host-b"), "{out}");
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer s3cret",
+            "bearer s3cret",
+            "BEARER s3cret",
+            "bEaReR   s3cret",
+            "Bearer\ts3cret ",
+        ] {
+            assert_eq!(
+                bearer_token(value.as_bytes()),
+                Some(&b"s3cret"[..]),
+                "{value:?}"
+            );
+        }
+        for value in [
+            "Bearers3cret",
+            "Basic s3cret",
+            "Bearer",
+            "Bearer   ",
+            "s3cret",
+        ] {
+            assert_eq!(bearer_token(value.as_bytes()), None, "{value:?}");
+        }
     }
 
     #[test]
