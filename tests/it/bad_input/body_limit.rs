@@ -1,7 +1,7 @@
 //! Request bodies over `limits.max_request_body` (1 KiB here): a declared Content-Length over
 //! it is answered 413 before any host is contacted; a chunked body is cut when it passes the
-//! limit (413, the host never receives a complete request); a body at the limit passes whole;
-//! and none of it is counted against the host.
+//! limit (413, the host never receives a complete request), over HTTP/2 too; a body at the
+//! limit passes whole; and none of it is counted against the host.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -229,4 +229,80 @@ async fn a_body_passing_the_limit_after_the_response_started_aborts_the_response
     );
     router.shutdown().await;
     task.abort();
+}
+
+/// A body of `left` chunks of `size` bytes with no declared length.
+struct Chunks {
+    left: usize,
+    size: usize,
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        let data = bytes::Bytes::from(vec![b'c'; self.size]);
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(data))))
+    }
+}
+
+#[tokio::test]
+async fn over_http2_a_body_without_a_length_is_cut_with_413() {
+    use http_body_util::BodyExt as _;
+
+    let host = RawHost::start(Arc::new(|_, _| Action::Reply(ok_response()))).await;
+    let router = start(config(
+        &hosts_toml(&[("raw".into(), host.addr())]),
+        &[("limits", "max_request_body = \"1KiB\"")],
+    ))
+    .await;
+    let stream = TcpStream::connect(router.listen_addr())
+        .await
+        .expect("connect");
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    let conn = tokio::spawn(conn);
+    let mut statuses = Vec::new();
+    for chunks in [2, 3] {
+        // 2 x 500 bytes fit in 1 KiB; 3 x 500 do not. HTTP/2 sends no length for them.
+        let req = http::Request::post("http://x/v/k/run")
+            .body(Chunks {
+                left: chunks,
+                size: 500,
+            })
+            .expect("request");
+        let resp = send.send_request(req).await.expect("a response");
+        statuses.push(resp.status().as_u16());
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        if chunks == 3 {
+            let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+            assert_eq!(json["error"], "the request body is larger than 1024 bytes");
+        }
+    }
+    assert_eq!(statuses, vec![200, 413]);
+    let seen = host.requests();
+    assert_eq!(
+        seen.len(),
+        1,
+        "the body over the limit reached the host complete"
+    );
+    assert_eq!(seen[0].body.len(), 1000);
+    println!(
+        "FIGURE bad input (body limit over HTTP/2, no declared length): 2 x 500 B -> 200 (delivered whole), 3 x 500 B -> 413; the host saw 1 request"
+    );
+    conn.abort();
+    router.shutdown().await;
+    host.stop();
 }
