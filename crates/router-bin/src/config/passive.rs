@@ -51,6 +51,7 @@ pub(super) fn read(s: &mut Section<'_>, errors: &mut Errors) -> HealthConfig {
         probation_steps: s.positive_u32("probation_steps", d.probation_steps, errors),
         probation_step: s.duration("probation_step", d.probation_step, errors),
         probation_successes: s.positive_u32("probation_successes", d.probation_successes, errors),
+        probation_quiet_step: s.duration("probation_quiet_step", d.probation_quiet_step, errors),
         probation_failures: s.positive_u32("probation_failures", d.probation_failures, errors),
     };
     if let Err(list) = config.validate() {
