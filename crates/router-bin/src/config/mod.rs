@@ -484,7 +484,12 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
             errors,
         ),
     };
-    if upstream.response_header_timeout > upstream.request_timeout {
+    // Cross-key rules compare only values that were read (or left to their default): a
+    // value that failed to parse was replaced by its default, and comparing against that
+    // would report an error the user never wrote.
+    if both_valid(&up, ["response_header_timeout", "request_timeout"], errors)
+        && upstream.response_header_timeout > upstream.request_timeout
+    {
         errors.push(
             up.path_of("response_header_timeout"),
             "must not be longer than upstream.request_timeout",
@@ -536,6 +541,12 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
         health,
         reload,
     }
+}
+
+/// True when neither key of `s` has an error yet, so a cross-key rule compares the user's
+/// values (or untouched defaults), never a default substituted for a bad value.
+fn both_valid(s: &Section<'_>, keys: [&str; 2], errors: &Errors) -> bool {
+    keys.iter().all(|k| !errors.has_path(&s.path_of(k)))
 }
 
 fn read_admin(root: &mut Section<'_>, errors: &mut Errors) -> AdminConfig {
@@ -739,7 +750,7 @@ fn read_health(root: &mut Section<'_>, errors: &mut Errors) -> HealthSettings {
     };
     let interval = a.duration("interval", defaults::PROBE_INTERVAL, errors);
     let timeout = a.duration("timeout", defaults::PROBE_TIMEOUT, errors);
-    if timeout >= interval {
+    if both_valid(&a, ["timeout", "interval"], errors) && timeout >= interval {
         errors.push(
             a.path_of("timeout"),
             format!(

@@ -4,6 +4,31 @@ use health::{HealthConfig, PanicPolicy};
 
 use super::reader::{Errors, Section};
 
+/// The passive-health keys of `[health]`.
+const KEYS: [&str; 21] = [
+    "stuck_after",
+    "exhausted_for",
+    "consecutive_gateway_failures",
+    "failure_rate",
+    "failure_rate_min_requests",
+    "failure_rate_window",
+    "hung_after",
+    "hung_latency_multiple",
+    "hung_min_in_flight",
+    "probe_failures",
+    "ejection_base",
+    "ejection_max",
+    "strike_decay",
+    "max_ejected_share",
+    "panic_threshold",
+    "panic_policy",
+    "probation_steps",
+    "probation_step",
+    "probation_successes",
+    "probation_quiet_step",
+    "probation_failures",
+];
+
 /// Reads every passive-health key of `[health]`, then lets the health crate check its rules.
 pub(super) fn read(s: &mut Section<'_>, errors: &mut Errors) -> HealthConfig {
     let d = HealthConfig::default();
@@ -55,12 +80,23 @@ pub(super) fn read(s: &mut Section<'_>, errors: &mut Errors) -> HealthConfig {
         probation_failures: s.positive_u32("probation_failures", d.probation_failures, errors),
     };
     if let Err(list) = config.validate() {
+        // Keys that failed to read: their defaults stand in for them, so a cross-key rule
+        // naming one (`ejection_max: must be at least ejection_base`) would judge a value
+        // the user never wrote.
+        let failed: Vec<&str> = KEYS
+            .iter()
+            .copied()
+            .filter(|k| errors.has_path(&s.path_of(k)))
+            .collect();
         for e in list {
             // Rules the reader already enforced (positive, 0..1) would repeat; report the rest.
             let text = e.to_string();
             let (field, rule) = text.split_once(": ").unwrap_or(("", text.as_str()));
             let path = s.path_of(field);
-            if !errors.has_path(&path) {
+            let names_a_failed_key = rule
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|word| failed.contains(&word));
+            if !errors.has_path(&path) && !names_a_failed_key {
                 errors.push(path, rule.to_owned());
             }
         }

@@ -260,3 +260,45 @@ fn for_hosts_is_ready_to_run() {
     assert!(c.admin.token.is_none());
     assert!(!c.reload.watch);
 }
+
+#[test]
+fn cross_key_rules_do_not_judge_substituted_defaults() {
+    let base = "[[hosts]]\nname = \"a\"\naddr = \"127.0.0.1:9001\"\n";
+    // A bad response_header_timeout is replaced by its 10 s default; comparing that with
+    // the user's 1 s request_timeout would report an error the user never wrote.
+    let errors = errors_of(&format!(
+        "{base}[upstream]\nrequest_timeout = \"1s\"\nresponse_header_timeout = \"0s\"\n"
+    ));
+    assert_eq!(
+        errors,
+        ["upstream.response_header_timeout: must be greater than 0"],
+        "{errors:?}"
+    );
+    // `500` has no unit: the default interval (500ms) stands in, and must not be compared.
+    let errors = errors_of(&format!(
+        "{base}[health.active]\ninterval = \"500\"\ntimeout = \"1s\"\n"
+    ));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(has(&errors, "health.active.interval: "), "{errors:?}");
+    // The same for the health crate's rules: a bad ejection_base is not compared.
+    let errors = errors_of(&format!(
+        "{base}[health]\nejection_base = \"10\"\nejection_max = \"1s\"\n"
+    ));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(has(&errors, "health.ejection_base: "), "{errors:?}");
+    // With both values valid, the rules still apply.
+    let errors = errors_of(&format!(
+        "{base}[upstream]\nrequest_timeout = \"1s\"\nresponse_header_timeout = \"2s\"\n"
+    ));
+    assert_eq!(
+        errors,
+        ["upstream.response_header_timeout: must not be longer than upstream.request_timeout"]
+    );
+    let errors = errors_of(&format!(
+        "{base}[health.active]\ninterval = \"500ms\"\ntimeout = \"1s\"\n"
+    ));
+    assert!(
+        has(&errors, "health.active.timeout: must be less than"),
+        "{errors:?}"
+    );
+}
