@@ -597,6 +597,22 @@ fn read_admin(root: &mut Section<'_>, errors: &mut Errors) -> AdminConfig {
     AdminConfig { addr, token }
 }
 
+/// Headers the router or HTTP framing owns: writing the host name into one of them would
+/// break the response (`content-length`) or lie about it (`date`, `retry-after`, the ORCA
+/// report, the forwarding headers). Other hop-by-hop names are refused separately.
+const RESERVED_RESPONSE_HEADERS: [&str; 10] = [
+    "content-length",
+    "transfer-encoding",
+    "content-type",
+    "content-encoding",
+    "date",
+    "host",
+    health::ORCA_HEADER,
+    "retry-after",
+    "x-forwarded-for",
+    "forwarded",
+];
+
 fn read_route(root: &mut Section<'_>, errors: &mut Errors) -> RouteConfig {
     let mut s = root.table("route", errors);
     let key = match s.strings("key", errors) {
@@ -623,14 +639,21 @@ fn read_route(root: &mut Section<'_>, errors: &mut Errors) -> RouteConfig {
     let upstream_header = match s.string("upstream_header", errors) {
         None => HeaderName::from_static(defaults::UPSTREAM_HEADER),
         Some(text) => match HeaderName::try_from(text) {
-            Ok(h) if !crate::headers::is_hop_by_hop(&h) => h,
-            Ok(_) => {
+            Ok(h) if RESERVED_RESPONSE_HEADERS.contains(&h.as_str()) => {
+                errors.push(
+                    s.path_of("upstream_header"),
+                    "must not be a framing or reserved header",
+                );
+                HeaderName::from_static(defaults::UPSTREAM_HEADER)
+            }
+            Ok(h) if crate::headers::is_hop_by_hop(&h) => {
                 errors.push(
                     s.path_of("upstream_header"),
                     "must not be a hop-by-hop header",
                 );
                 HeaderName::from_static(defaults::UPSTREAM_HEADER)
             }
+            Ok(h) => h,
             Err(_) => {
                 errors.push(
                     s.path_of("upstream_header"),

@@ -302,3 +302,39 @@ fn cross_key_rules_do_not_judge_substituted_defaults() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn upstream_header_refuses_framing_and_reserved_headers() {
+    let base = "[[hosts]]\nname = \"a\"\naddr = \"127.0.0.1:9001\"\n";
+    for name in [
+        "content-length",
+        "Transfer-Encoding",
+        "content-type",
+        "content-encoding",
+        "date",
+        "host",
+        "endpoint-load-metrics",
+        "retry-after",
+        "x-forwarded-for",
+        "forwarded",
+    ] {
+        let errors = errors_of(&format!("{base}[route]\nupstream_header = \"{name}\"\n"));
+        assert_eq!(
+            errors,
+            ["route.upstream_header: must not be a framing or reserved header"],
+            "{name}"
+        );
+    }
+    let errors = errors_of(&format!(
+        "{base}[route]\nupstream_header = \"connection\"\n"
+    ));
+    assert_eq!(
+        errors,
+        ["route.upstream_header: must not be a hop-by-hop header"]
+    );
+    let c = Config::from_toml_str(&format!(
+        "{base}[route]\nupstream_header = \"x-served-by\"\n"
+    ))
+    .expect("a plain header is fine");
+    assert_eq!(c.route.upstream_header, "x-served-by");
+}
