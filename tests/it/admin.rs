@@ -166,6 +166,35 @@ async fn read_endpoints_follow_the_contract() {
 }
 
 #[tokio::test]
+async fn wrong_methods_get_405_with_allow() {
+    let fleet = Fleet::start(1).await.expect("fleet");
+    let router = start(config_for(&fleet)).await;
+    let name = fleet.named_addrs()[0].0.clone();
+    let admin = router.admin_addr();
+    for action in ["drain", "eject", "restore"] {
+        let reply = client::get(admin, &format!("/admin/hosts/{name}/{action}"))
+            .await
+            .expect("admin answers");
+        assert_eq!(reply.status, 405, "GET {action}: {}", reply.text());
+        assert_eq!(reply.header("allow"), Some("POST"), "{action}");
+    }
+    assert_eq!(
+        state_of(&router, &name).await,
+        "healthy",
+        "a GET changed nothing"
+    );
+    let reply = client::get(admin, &format!("/admin/hosts/{name}/bogus"))
+        .await
+        .expect("admin answers");
+    assert_eq!(reply.status, 404, "an unknown action is not a resource");
+    let reply = post_admin(&router, "/metrics", None).await;
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.header("allow"), Some("GET"));
+    router.shutdown().await;
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
 async fn readyz_is_503_when_no_host_is_eligible() {
     let fleet = Fleet::start(1).await.expect("fleet");
     let router = start(config_for(&fleet)).await;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use health::OperatorCommand;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use router_core::{Admission, HostId, KeyHash};
 use serde_json::{Value, json};
@@ -38,14 +38,35 @@ pub async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Response<ProxyBo
             resp
         }
         (Method::POST, p) if p.starts_with("/admin/hosts/") => operator(&shared, &req, p).await,
+        (_, p) if operator_action(p).is_some() => method_not_allowed("POST"),
         (_, "/healthz" | "/readyz" | "/admin/hosts" | "/admin/route" | "/metrics" | "") => {
-            json_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &json!({"error": "method not allowed"}),
-            )
+            method_not_allowed("GET")
         }
         _ => json_response(StatusCode::NOT_FOUND, &json!({"error": "not found"})),
     }
+}
+
+/// 405 with the `Allow` header RFC 9110 section 15.5.6 requires.
+fn method_not_allowed(allow: &'static str) -> Response<ProxyBody> {
+    let mut resp = json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &json!({"error": "method not allowed", "allow": allow}),
+    );
+    resp.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    resp
+}
+
+/// For `/admin/hosts/{name}/{drain|eject|restore}`: the name and the command.
+fn operator_action(path: &str) -> Option<(&str, OperatorCommand)> {
+    let (name, action) = path.strip_prefix("/admin/hosts/")?.rsplit_once('/')?;
+    let command = match action {
+        "drain" => OperatorCommand::Drain,
+        "eject" => OperatorCommand::Eject,
+        "restore" => OperatorCommand::Restore,
+        _ => return None,
+    };
+    (!name.is_empty()).then_some((name, command))
 }
 
 fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<ProxyBody> {
@@ -571,6 +592,21 @@ mod tests {
         ] {
             assert_eq!(bearer_token(value.as_bytes()), None, "{value:?}");
         }
+    }
+
+    #[test]
+    fn operator_paths_are_recognised_for_any_method() {
+        assert!(matches!(
+            operator_action("/admin/hosts/host-a/drain"),
+            Some(("host-a", OperatorCommand::Drain))
+        ));
+        assert!(operator_action("/admin/hosts/host-a/restore").is_some());
+        assert!(operator_action("/admin/hosts/host-a/bogus").is_none());
+        assert!(operator_action("/admin/hosts//eject").is_none());
+        assert!(operator_action("/admin/route").is_none());
+        let resp = method_not_allowed("POST");
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(resp.headers()[ALLOW], "POST");
     }
 
     #[test]
