@@ -28,6 +28,8 @@ pub fn builder(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(listen.header_read_timeout)
+        // Bounds the request head: hyper answers 431 and closes when a head does not fit.
+        .max_buf_size(listen.max_header_bytes)
         .keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())

@@ -81,6 +81,8 @@ pub mod defaults {
     pub const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
     /// `listen.shutdown_grace`
     pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+    /// `listen.max_header_bytes`: 64 KiB (Envoy allows 60 KiB, nginx 4 x 8 KiB).
+    pub const MAX_HEADER_BYTES: usize = 64 << 10;
     /// `upstream.connect_timeout`
     pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
     /// `upstream.response_header_timeout`
@@ -158,6 +160,9 @@ pub struct ListenConfig {
     pub http2_keep_alive_interval: Duration,
     /// On shutdown, how long in-flight requests get to finish.
     pub shutdown_grace: Duration,
+    /// Largest HTTP/1.1 request head (request line and headers) read from a client; a
+    /// larger one is answered 431 and the connection closed. Also hyper's buffer bound.
+    pub max_header_bytes: usize,
 }
 
 /// `[admin]`
@@ -353,6 +358,7 @@ impl Config {
                 header_read_timeout: defaults::HEADER_READ_TIMEOUT,
                 http2_keep_alive_interval: defaults::HTTP2_KEEP_ALIVE_INTERVAL,
                 shutdown_grace: defaults::SHUTDOWN_GRACE,
+                max_header_bytes: defaults::MAX_HEADER_BYTES,
             },
             admin: AdminConfig {
                 addr: admin,
@@ -454,6 +460,7 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
             errors,
         ),
         shutdown_grace: listen_s.duration("shutdown_grace", defaults::SHUTDOWN_GRACE, errors),
+        max_header_bytes: read_max_header_bytes(&mut listen_s, errors),
     };
     listen_s.finish(errors);
 
@@ -542,6 +549,24 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
         reload,
     }
 }
+
+/// `listen.max_header_bytes`: at least hyper's minimum buffer (8 KiB; hyper panics below
+/// it), at most 16 MiB (one such buffer per connection).
+fn read_max_header_bytes(s: &mut Section<'_>, errors: &mut Errors) -> usize {
+    let default = defaults::MAX_HEADER_BYTES;
+    let bytes = s.byte_size("max_header_bytes", default as u64, errors);
+    if !(MIN_HEADER_BYTES as u64..=16 << 20).contains(&bytes) {
+        errors.push(
+            s.path_of("max_header_bytes"),
+            format!("must be between 8KiB and 16MiB (found {bytes} bytes)"),
+        );
+        return default;
+    }
+    usize::try_from(bytes).unwrap_or(default)
+}
+
+/// hyper's smallest allowed `max_buf_size`.
+const MIN_HEADER_BYTES: usize = 8192;
 
 /// True when neither key of `s` has an error yet, so a cross-key rule compares the user's
 /// values (or untouched defaults), never a default substituted for a bad value.

@@ -338,3 +338,21 @@ fn upstream_header_refuses_framing_and_reserved_headers() {
     .expect("a plain header is fine");
     assert_eq!(c.route.upstream_header, "x-served-by");
 }
+
+#[test]
+fn max_header_bytes_defaults_to_64_kib_and_is_bounded() {
+    let base = "[[hosts]]\nname = \"a\"\naddr = \"127.0.0.1:9001\"\n";
+    let c = Config::from_toml_str(base).expect("valid");
+    assert_eq!(c.listen.max_header_bytes, 64 * 1024);
+    let c = Config::from_toml_str(&format!("[listen]\nmax_header_bytes = \"16KiB\"\n{base}"))
+        .expect("valid");
+    assert_eq!(c.listen.max_header_bytes, 16 * 1024);
+    for bad in ["\"4KiB\"", "\"32MiB\"", "0", "\"lots\""] {
+        let errors = errors_of(&format!("[listen]\nmax_header_bytes = {bad}\n{base}"));
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert!(
+            has(&errors, "listen.max_header_bytes: "),
+            "{bad}: {errors:?}"
+        );
+    }
+}
