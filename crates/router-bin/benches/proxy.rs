@@ -1,22 +1,40 @@
 //! The router's overhead on one request: the same GET over a kept-alive HTTP/1.1 connection,
-//! straight to a simulated host (the baseline) and through Ringward in front of it, in the
-//! same process. Report the ratio of the two, not the absolute times (loopback, shared CPU).
+//! straight to a simulated host (the baseline), through a bare hyper-util proxy (the floor any
+//! hyper proxy pays: a server connection plus the pooled legacy client, no logic), and through
+//! Ringward in front of the same host, all in the same process. Report the ratios, not the
+//! absolute times (loopback, shared CPU).
+//!
+//! Before timing, it counts heap allocations per request on each path (the whole process:
+//! client, proxy and host). Ringward minus the bare proxy is what the router's own code adds.
 //!
 //! `cargo bench -p router-bin --bench proxy -- --measurement-time 2 --warm-up-time 1`
 
 // criterion_group! generates an undocumented pub fn.
 #![allow(missing_docs)]
 
+use std::alloc::System;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use ringward::{Config, Router};
 use simhost::{ServiceTime, SimConfig, SimHost};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Requests counted per path (after a warm-up of the same size).
+const COUNTED: u32 = 2000;
 
 async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -28,16 +46,78 @@ async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
     sender
 }
 
-async fn get(sender: &mut SendRequest<Empty<Bytes>>, addr: SocketAddr) {
+async fn get(sender: &mut SendRequest<Empty<Bytes>>, host: &str) {
     sender.ready().await.expect("ready");
     let req = http::Request::get("/v/alice/run")
-        .header("host", addr.to_string())
+        .header("host", host)
         .header("x-val", "alice")
         .body(Empty::new())
         .expect("request");
     let resp = sender.send_request(req).await.expect("response");
     assert_eq!(resp.status(), 200);
     resp.into_body().collect().await.expect("body");
+}
+
+/// A proxy with nothing but hyper-util: serve the connection, point the URI at `upstream`,
+/// send through the pooled legacy client, hand the response back as is.
+async fn start_bare_proxy(upstream: SocketAddr) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: Client<HttpConnector, Incoming> =
+        Client::builder(TokioExecutor::new()).build(connector);
+    let authority: http::uri::Authority = upstream.to_string().parse().expect("authority");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            let client = client.clone();
+            let authority = authority.clone();
+            let service = service_fn(move |mut req: http::Request<Incoming>| {
+                let client = client.clone();
+                let mut parts = http::uri::Parts::default();
+                parts.scheme = Some(http::uri::Scheme::HTTP);
+                parts.authority = Some(authority.clone());
+                parts.path_and_query = req.uri().path_and_query().cloned();
+                *req.uri_mut() = http::Uri::from_parts(parts).expect("uri");
+                async move { client.request(req).await }
+            });
+            tokio::spawn(async move {
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Heap allocations per request (whole process), after a warm-up.
+fn allocations_per_request(
+    rt: &tokio::runtime::Runtime,
+    sender: &mut SendRequest<Empty<Bytes>>,
+    host: &str,
+) -> (f64, f64) {
+    rt.block_on(async {
+        for _ in 0..COUNTED {
+            get(sender, host).await;
+        }
+        let region = Region::new(GLOBAL);
+        for _ in 0..COUNTED {
+            get(sender, host).await;
+        }
+        let stats = region.change();
+        let n = f64::from(COUNTED);
+        (
+            stats.allocations as f64 / n,
+            stats.bytes_allocated as f64 / n,
+        )
+    })
 }
 
 fn bench(c: &mut Criterion) {
@@ -47,7 +127,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let (host, router) = rt.block_on(async {
+    let (host, bare, router) = rt.block_on(async {
         let host = SimHost::start(
             loopback,
             SimConfig {
@@ -58,22 +138,52 @@ fn bench(c: &mut Criterion) {
         )
         .await
         .expect("simhost");
+        let bare = start_bare_proxy(host.addr()).await;
         let config = Config::for_hosts(loopback, loopback, &[("host-a".to_owned(), host.addr())]);
         let router = Router::start(config).await.expect("router");
-        (host, router)
+        (host, bare, router)
     });
-    let mut group = c.benchmark_group("one GET, kept-alive");
-    for (name, addr) in [
+    let paths = [
         ("direct to the host", host.addr()),
+        ("through a bare hyper-util proxy", bare),
         ("through ringward", router.listen_addr()),
-    ] {
+    ];
+    let mut senders = Vec::new();
+    let mut counted = Vec::new();
+    for (name, addr) in paths {
         let mut sender = rt.block_on(connect(addr));
-        group.bench_function(name, |b| {
+        let host_header = addr.to_string();
+        let (allocs, bytes) = allocations_per_request(&rt, &mut sender, &host_header);
+        counted.push((name, allocs, bytes));
+        senders.push((name, addr, host_header, sender));
+    }
+    // The router's own background (health ticks, probes) allocates with or without traffic:
+    // measured idle, so it can be told apart from the per-request figure.
+    let idle = Duration::from_secs(1);
+    let background = rt.block_on(async {
+        let region = Region::new(GLOBAL);
+        tokio::time::sleep(idle).await;
+        region.change().allocations as f64 / idle.as_secs_f64()
+    });
+    println!("allocations per request (whole process, {COUNTED} requests each):");
+    for (name, allocs, bytes) in &counted {
+        println!("  {name:<34} {allocs:>7.1} allocations {bytes:>9.0} bytes");
+    }
+    println!(
+        "  ringward minus the bare proxy      {:>7.1} allocations {:>9.0} bytes",
+        counted[2].1 - counted[1].1,
+        counted[2].2 - counted[1].2
+    );
+    println!("  ringward idle, no traffic          {background:>7.1} allocations per second");
+
+    let mut group = c.benchmark_group("one GET, kept-alive");
+    for (name, _, host_header, sender) in &mut senders {
+        group.bench_function(*name, |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        get(&mut sender, addr).await;
+                        get(sender, host_header).await;
                     }
                     start.elapsed()
                 })
