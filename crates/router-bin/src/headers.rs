@@ -1,10 +1,16 @@
 //! Header rules for a proxy: hop-by-hop headers (RFC 9110 section 7.6.1, including every
 //! name listed in `Connection`) are removed in both directions; `X-Forwarded-For` and
 //! `Forwarded` (RFC 7239) are appended on the way up.
+//!
+//! On the request path these run once per request: the forwarding values are formatted on
+//! the stack and copied out once each, and the upstream map is built in one pass at its
+//! final size, so a request costs one map and two header values (no regrowth, no `format!`).
 
+use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::Authority;
 
 /// Headers that describe one connection, never the message (RFC 9110 7.6.1, plus the
 /// legacy `Proxy-Connection` and the proxy authentication pair of RFC 2616 13.5.1).
@@ -24,16 +30,32 @@ pub fn is_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.contains(&name.as_str())
 }
 
+/// True when a `Connection` header of `headers` lists `name` (hop-by-hop for this message).
+fn listed_in_connection(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case(name))
+}
+
 /// Removes every hop-by-hop header, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Names listed in Connection are hop-by-hop for this message only; collect them first
-    // because removing while iterating the Connection values would alias the map.
+    // because removing while iterating the Connection values would alias the map. Tokens
+    // that are fixed hop-by-hop names (`keep-alive`, `close`, ...) need no name built.
     let mut listed: [Option<HeaderName>; 8] = Default::default();
     let mut extra: Vec<HeaderName> = Vec::new();
     let mut n = 0;
     for value in headers.get_all(header::CONNECTION) {
         let Ok(text) = value.to_str() else { continue };
         for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if token.eq_ignore_ascii_case("close")
+                || HOP_BY_HOP.iter().any(|h| token.eq_ignore_ascii_case(h))
+            {
+                continue;
+            }
             if let Ok(name) = HeaderName::try_from(token) {
                 if n < listed.len() {
                     listed[n] = Some(name);
@@ -52,33 +74,130 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Appends the client to `X-Forwarded-For` and a `Forwarded` element (`for`, `proto`, `host`).
-pub fn add_forwarded(headers: &mut HeaderMap, client: SocketAddr, host: Option<&str>) {
-    let ip = client.ip();
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
-        _ => ip.to_string(),
-    };
-    if let Ok(v) = HeaderValue::try_from(xff) {
-        headers.insert(X_FORWARDED_FOR.clone(), v);
+/// What the router adds to a request on its way up, computed once per request (every
+/// attempt reuses the values: a clone of a `HeaderValue` is a reference count).
+#[derive(Debug, Clone, Default)]
+pub struct Forwarding {
+    host: Option<HeaderValue>,
+    x_forwarded_for: Option<HeaderValue>,
+    forwarded: Option<HeaderValue>,
+}
+
+impl Forwarding {
+    /// The values for a request with headers `src` (as the client sent them), target
+    /// authority `authority` (HTTP/2's `:authority`, used when there is no Host) and client
+    /// address `client`.
+    pub fn new(src: &HeaderMap, authority: Option<&Authority>, client: SocketAddr) -> Self {
+        let host = src
+            .get(header::HOST)
+            .cloned()
+            .or_else(|| authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+        // A previous hop's value counts only if it is not itself hop-by-hop here.
+        let previous = |name: &HeaderName| {
+            src.get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && !listed_in_connection(src, name.as_str()))
+        };
+        let ip = client.ip();
+        let x_forwarded_for = match previous(&X_FORWARDED_FOR) {
+            Some(prev) => value(format_args!("{prev}, {ip}")),
+            None => value(format_args!("{ip}")),
+        };
+        let element = Element {
+            ip,
+            host: host
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')),
+        };
+        let forwarded = match previous(&header::FORWARDED) {
+            Some(prev) => value(format_args!("{prev}, {element}")),
+            None => value(format_args!("{element}")),
+        };
+        Forwarding {
+            host,
+            x_forwarded_for,
+            forwarded,
+        }
     }
-    let node = match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        // RFC 7239 section 6: IPv6 nodes are bracketed and the value quoted.
-        IpAddr::V6(v6) => format!("\"[{v6}]\""),
-    };
-    let mut element = format!("for={node};proto=http");
-    if let Some(h) = host.filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"')) {
-        element.push_str(";host=\"");
-        element.push_str(h);
-        element.push('"');
+}
+
+/// The headers to send upstream: `src` minus every hop-by-hop header, with `X-Forwarded-For`,
+/// `Forwarded` and `Host` from `forwarding`. One pass into a map sized for the result.
+pub fn upstream_headers(src: &HeaderMap, forwarding: &Forwarding) -> HeaderMap {
+    let has_connection = src.contains_key(header::CONNECTION);
+    let mut out = HeaderMap::with_capacity(src.keys_len() + 3);
+    for (name, v) in src {
+        if is_hop_by_hop(name)
+            || (has_connection && listed_in_connection(src, name.as_str()))
+            || *name == X_FORWARDED_FOR
+            || name == header::FORWARDED
+        {
+            continue;
+        }
+        out.append(name.clone(), v.clone());
     }
-    let forwarded = match headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {element}"),
-        _ => element,
+    for (name, v) in [
+        (&header::HOST, &forwarding.host),
+        (&X_FORWARDED_FOR, &forwarding.x_forwarded_for),
+        (&header::FORWARDED, &forwarding.forwarded),
+    ] {
+        if let Some(v) = v {
+            out.insert(name.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// One `Forwarded` element: `for=NODE;proto=http[;host="HOST"]`.
+struct Element<'a> {
+    ip: IpAddr,
+    host: Option<&'a str>,
+}
+
+impl fmt::Display for Element<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip {
+            IpAddr::V4(v4) => write!(f, "for={v4}")?,
+            // RFC 7239 section 6: IPv6 nodes are bracketed and the value quoted.
+            IpAddr::V6(v6) => write!(f, "for=\"[{v6}]\"")?,
+        }
+        f.write_str(";proto=http")?;
+        if let Some(h) = self.host {
+            write!(f, ";host=\"{h}\"")?;
+        }
+        Ok(())
+    }
+}
+
+/// Formats a header value on the stack and copies it out once (one allocation); a value too
+/// long for the stack buffer is formatted on the heap instead.
+fn value(args: fmt::Arguments<'_>) -> Option<HeaderValue> {
+    let mut buf = StackBuf {
+        bytes: [0; 256],
+        len: 0,
     };
-    if let Ok(v) = HeaderValue::try_from(forwarded) {
-        headers.insert(header::FORWARDED, v);
+    if buf.write_fmt(args).is_ok() {
+        HeaderValue::from_bytes(&buf.bytes[..buf.len]).ok()
+    } else {
+        HeaderValue::try_from(fmt::format(args)).ok()
+    }
+}
+
+/// A fixed buffer that refuses (rather than grows) when full.
+struct StackBuf {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -104,8 +223,14 @@ mod tests {
         h.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
         h.insert("x-val", HeaderValue::from_static("alice"));
         h.insert("content-type", HeaderValue::from_static("text/plain"));
+        let mut up = h.clone();
         strip_hop_by_hop(&mut h);
         let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-val", "content-type"]);
+
+        // The one-pass upstream copy drops the same headers.
+        up = upstream_headers(&up, &Forwarding::default());
+        let left: Vec<&str> = up.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, ["x-val", "content-type"]);
     }
 
@@ -113,20 +238,69 @@ mod tests {
     fn appends_forwarding_headers() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        add_forwarded(
-            &mut h,
-            "127.0.0.2:5000".parse().unwrap(),
-            Some("a.example.com"),
+        h.insert("host", HeaderValue::from_static("a.example.com"));
+        let up = upstream_headers(
+            &h,
+            &Forwarding::new(&h, None, "127.0.0.2:5000".parse().unwrap()),
         );
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.2");
+        assert_eq!(up["x-forwarded-for"], "10.0.0.1, 127.0.0.2");
         assert_eq!(
-            h["forwarded"],
+            up["forwarded"],
             "for=127.0.0.2;proto=http;host=\"a.example.com\""
         );
 
-        let mut h = HeaderMap::new();
-        add_forwarded(&mut h, "[::1]:5000".parse().unwrap(), None);
-        assert_eq!(h["x-forwarded-for"], "::1");
-        assert_eq!(h["forwarded"], "for=\"[::1]\";proto=http");
+        let h = HeaderMap::new();
+        let up = upstream_headers(
+            &h,
+            &Forwarding::new(&h, None, "[::1]:5000".parse().unwrap()),
+        );
+        assert_eq!(up["x-forwarded-for"], "::1");
+        assert_eq!(up["forwarded"], "for=\"[::1]\";proto=http");
+        assert!(up.get("host").is_none());
+    }
+
+    #[test]
+    fn upstream_headers_carry_forwarding_host_and_multiple_values() {
+        let mut src = HeaderMap::new();
+        src.insert("host", HeaderValue::from_static("a.example.com"));
+        src.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        src.insert("forwarded", HeaderValue::from_static("for=10.0.0.1"));
+        src.append("accept", HeaderValue::from_static("text/plain"));
+        src.append("accept", HeaderValue::from_static("text/html"));
+        let fwd = Forwarding::new(&src, None, "127.0.0.2:5000".parse().unwrap());
+        let up = upstream_headers(&src, &fwd);
+        assert_eq!(up["host"], "a.example.com");
+        assert_eq!(up["x-forwarded-for"], "10.0.0.1, 127.0.0.2");
+        assert_eq!(
+            up["forwarded"],
+            "for=10.0.0.1, for=127.0.0.2;proto=http;host=\"a.example.com\""
+        );
+        let accept: Vec<_> = up.get_all("accept").iter().collect();
+        assert_eq!(accept, ["text/plain", "text/html"]);
+        assert_eq!(up.get_all("x-forwarded-for").iter().count(), 1);
+
+        // HTTP/2: no Host header, the authority stands in; a Connection-listed
+        // X-Forwarded-For is the previous hop's business and is not extended.
+        let mut src = HeaderMap::new();
+        src.insert("connection", HeaderValue::from_static("x-forwarded-for"));
+        src.insert("x-forwarded-for", HeaderValue::from_static("10.9.9.9"));
+        let authority: Authority = "b.example.com:8080".parse().unwrap();
+        let fwd = Forwarding::new(&src, Some(&authority), "127.0.0.3:1".parse().unwrap());
+        let up = upstream_headers(&src, &fwd);
+        assert_eq!(up["host"], "b.example.com:8080");
+        assert_eq!(up["x-forwarded-for"], "127.0.0.3");
+        assert!(up.get("connection").is_none());
+    }
+
+    #[test]
+    fn long_values_fall_back_to_the_heap() {
+        let long = "10.0.0.1, ".repeat(40);
+        let mut src = HeaderMap::new();
+        src.insert("x-forwarded-for", HeaderValue::from_str(&long).unwrap());
+        let fwd = Forwarding::new(&src, None, "127.0.0.2:5000".parse().unwrap());
+        let up = upstream_headers(&src, &fwd);
+        let got = up["x-forwarded-for"].to_str().unwrap();
+        assert!(got.len() > 256, "{}", got.len());
+        assert!(got.ends_with(", 127.0.0.2"), "{got}");
     }
 }

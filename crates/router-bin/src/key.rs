@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use http::{HeaderName, Request};
+use http::{HeaderMap, HeaderName, Request, Uri};
 
 /// Where a Val key may come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,13 +67,17 @@ impl KeySource {
 
     /// Extracts this source's key from a request; None when it gives nothing (or an empty value).
     pub fn extract<'r, B>(&self, req: &'r Request<B>) -> Option<Cow<'r, str>> {
+        self.extract_from(req.uri(), req.headers())
+    }
+
+    /// [`KeySource::extract`] from a request's target and headers (the proxy splits the
+    /// request first, so the key can borrow from its head for the whole exchange).
+    pub fn extract_from<'r>(&self, uri: &'r Uri, headers: &'r HeaderMap) -> Option<Cow<'r, str>> {
         let value: Cow<'r, str> = match self {
-            KeySource::Header(name) => {
-                Cow::Borrowed(req.headers().get(name)?.to_str().ok()?.trim())
-            }
-            KeySource::HostLabel(domain) => host_label(request_host(req)?, domain)?,
-            KeySource::PathSegment(i) => Cow::Borrowed(path_segment(req.uri().path(), *i)?),
-            KeySource::Query(name) => Cow::Borrowed(query_value(req.uri().query()?, name)?),
+            KeySource::Header(name) => Cow::Borrowed(headers.get(name)?.to_str().ok()?.trim()),
+            KeySource::HostLabel(domain) => host_label(request_host(uri, headers)?, domain)?,
+            KeySource::PathSegment(i) => Cow::Borrowed(path_segment(uri.path(), *i)?),
+            KeySource::Query(name) => Cow::Borrowed(query_value(uri.query()?, name)?),
         };
         (!value.is_empty()).then_some(value)
     }
@@ -95,12 +99,21 @@ pub fn extract_key<'r, B>(sources: &[KeySource], req: &'r Request<B>) -> Option<
     sources.iter().find_map(|s| s.extract(req))
 }
 
+/// [`extract_key`] from a request's target and headers.
+pub fn extract_key_from<'r>(
+    sources: &[KeySource],
+    uri: &'r Uri,
+    headers: &'r HeaderMap,
+) -> Option<Cow<'r, str>> {
+    sources.iter().find_map(|s| s.extract_from(uri, headers))
+}
+
 /// The request's host: the Host header (HTTP/1.1) or the URI authority (HTTP/2 `:authority`).
-fn request_host<B>(req: &Request<B>) -> Option<&str> {
-    req.headers()
+fn request_host<'r>(uri: &'r Uri, headers: &'r HeaderMap) -> Option<&'r str> {
+    headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .or_else(|| uri.authority().map(|a| a.as_str()))
 }
 
 /// The label just left of `domain` in `host` (port ignored), lower-cased.
@@ -241,5 +254,11 @@ mod tests {
         let r = req("/v/from-path", &[]);
         assert_eq!(extract_key(&sources, &r).as_deref(), Some("from-path"));
         assert_eq!(extract_key(&sources, &req("/", &[])), None);
+        let (parts, ()) = req("/v/from-path", &[("x-val", "from-header")]).into_parts();
+        let key = extract_key_from(&sources, &parts.uri, &parts.headers);
+        assert!(
+            matches!(key, Some(Cow::Borrowed("from-header"))),
+            "borrowed"
+        );
     }
 }

@@ -7,8 +7,8 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use http::header::{HOST, HeaderValue};
 use http::request::Parts;
+use http::uri::{PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
@@ -21,11 +21,11 @@ use crate::body::{self, BoxError, ProxyBody, TimedBody};
 use crate::client::classify;
 use crate::config::Config;
 use crate::error::ProxyError;
-use crate::fleet::{HostKey, Published};
-use crate::headers::{add_forwarded, strip_hop_by_hop};
+use crate::fleet::{FleetHost, HostKey, Published};
+use crate::headers::{Forwarding, strip_hop_by_hop, upstream_headers};
 use crate::health_task::HealthEvent;
 use crate::inflight::{GlobalPermit, HostPermit, Loads};
-use crate::key::extract_key;
+use crate::key::extract_key_from;
 use crate::retry::is_idempotent;
 use crate::shared::Shared;
 
@@ -48,7 +48,12 @@ pub async fn handle(
         return resp;
     }
     let config = shared.config.load_full();
-    let Some(key) = extract_key(&config.route.key, &req).map(|k| k.into_owned()) else {
+    let limit = config.limits.max_request_body;
+    // Read before the request is split (the key then borrows from its parts).
+    let too_large = crate::body_limit::declared_over(&req, limit);
+    // Split first: the key borrows from the request's head for the whole exchange.
+    let (parts, body) = req.into_parts();
+    let Some(key) = extract_key_from(&config.route.key, &parts.uri, &parts.headers) else {
         shared
             .metrics
             .counters
@@ -79,12 +84,10 @@ pub async fn handle(
     if shared.is_shutting_down() {
         return ctx.fail(ProxyError::ShuttingDown, None);
     }
-    let limit = config.limits.max_request_body;
-    if crate::body_limit::declared_over(&req, limit) {
+    if too_large {
         return ctx.fail(ProxyError::BodyTooLarge { limit }, None);
     }
-    let budget = shared.budget.load_full();
-    budget.deposit();
+    shared.budget.load().deposit();
     let Some(global) = shared.global.try_acquire() else {
         shared
             .metrics
@@ -94,22 +97,8 @@ pub async fn handle(
         return ctx.fail(ProxyError::AtCapacity, None);
     };
 
-    let (mut parts, body) = req.into_parts();
-    let original_host = parts.headers.get(HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
-    strip_hop_by_hop(&mut parts.headers);
-    add_forwarded(
-        &mut parts.headers,
-        remote,
-        original_host.as_ref().and_then(|h| h.to_str().ok()),
-    );
-    if let Some(h) = original_host {
-        parts.headers.insert(HOST, h);
-    }
+    // Formatted once; every attempt's header map reuses the values.
+    let forwarding = Forwarding::new(&parts.headers, parts.uri.authority(), remote);
 
     let deadline = started + config.upstream.request_timeout;
     let idempotent = is_idempotent(&parts.method);
@@ -133,7 +122,8 @@ pub async fn handle(
     let mut generation = rescuable.then(|| shared.generation.subscribe());
     let mut excluded = Excluded::default();
     let mut reset_retried = false;
-    let mut last_error: Option<(ProxyError, String)> = None;
+    // The last failure and its host (kept by generation and id: no name copied).
+    let mut last_error: Option<(ProxyError, Arc<Published>, HostId)> = None;
     let bounded = config.bounded_loads();
 
     for _ in 0..MAX_ATTEMPTS {
@@ -154,14 +144,15 @@ pub async fn handle(
             // The streamed body went to an earlier attempt.
             None => break,
         };
-        let upstream = build_request(&parts, &host.authority, upstream_body);
+        let upstream = build_request(&parts, &host.authority, &forwarding, upstream_body);
         let attempt_started = Instant::now();
         let header_deadline =
             (attempt_started + config.upstream.response_header_timeout).min(deadline);
-        let client = shared.client.load_full();
+        // The client's future owns what it needs: the guard is dropped at once.
+        let send = shared.client.load().request(upstream);
         let exchange = exchange(
             &shared,
-            client.request(upstream),
+            send,
             header_deadline,
             generation.as_mut().map(|rx| (host.key, rx)),
         )
@@ -183,7 +174,7 @@ pub async fn handle(
             Exchange::Failed(err) => {
                 if let Some(error) = crate::framing::client_fault(&err) {
                     // The client's body broke: not the host's failure, nothing to retry.
-                    return ctx.fail(error, Some(&host.name));
+                    return ctx.fail(error, Some(host));
                 }
                 let (error, failure) = classify(&err);
                 tracing::debug!(host = %host.name, key = %key, error = %err, "upstream failed");
@@ -206,14 +197,14 @@ pub async fn handle(
                 } else {
                     false
                 };
-                if retry && budget.try_withdraw() {
+                if retry && shared.budget.load().try_withdraw() {
                     shared
                         .metrics
                         .counters
                         .retries
                         .fetch_add(1, Ordering::Relaxed);
                     excluded.push(id);
-                    last_error = Some((error, host.name.clone()));
+                    last_error = Some((error, Arc::clone(&published), id));
                     continue;
                 }
                 if retry {
@@ -223,7 +214,7 @@ pub async fn handle(
                         .retries_refused
                         .fetch_add(1, Ordering::Relaxed);
                 }
-                return ctx.fail(error, Some(&host.name));
+                return ctx.fail(error, Some(host));
             }
             Exchange::TimedOut => {
                 shared.send_event(HealthEvent::Outcome {
@@ -232,7 +223,7 @@ pub async fn handle(
                         elapsed: attempt_started.elapsed(),
                     },
                 });
-                return ctx.fail(ProxyError::Timeout, Some(&host.name));
+                return ctx.fail(ProxyError::Timeout, Some(host));
             }
             Exchange::Rescued => {
                 shared
@@ -242,13 +233,13 @@ pub async fn handle(
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::info!(host = %host.name, key = %key, "host ejected while the request waited; re-sending");
                 excluded.push(id);
-                last_error = Some((ProxyError::Timeout, host.name.clone()));
+                last_error = Some((ProxyError::Timeout, Arc::clone(&published), id));
                 continue;
             }
         }
     }
-    if let Some((error, host)) = last_error {
-        return ctx.fail(error, Some(&host));
+    if let Some((error, published, id)) = last_error {
+        return ctx.fail(error, Some(published.fleet.host(id)));
     }
     // No host: say whether it is capacity (try again soon) or eligibility.
     let published = shared.published.load_full();
@@ -293,21 +284,24 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn fail(&mut self, error: ProxyError, host: Option<&str>) -> Response<ProxyBody> {
+    /// The error answer; a host's own metrics handle and header value (built with the
+    /// fleet) are used as they are, never looked up or rebuilt from its name.
+    fn fail(&mut self, error: ProxyError, host: Option<&FleetHost>) -> Response<ProxyBody> {
         let mut resp: Response<ProxyBody> = error
-            .response(Some(self.key), host, self.config.limits.retry_after)
+            .response(
+                Some(self.key),
+                host.map(|h| h.name.as_str()),
+                self.config.limits.retry_after,
+            )
             .map(body::full);
         let elapsed = self.started.elapsed();
         match host {
-            Some(name) => {
-                if let Ok(v) = HeaderValue::from_str(name) {
-                    resp.headers_mut()
-                        .insert(self.config.route.upstream_header.clone(), v);
-                }
-                self.shared
-                    .metrics
-                    .host(name)
-                    .record(resp.status(), elapsed);
+            Some(host) => {
+                resp.headers_mut().insert(
+                    self.config.route.upstream_header.clone(),
+                    host.header_value.clone(),
+                );
+                host.metrics.record(resp.status(), elapsed);
             }
             None => self.shared.metrics.unrouted.record(resp.status(), elapsed),
         }
@@ -417,24 +411,29 @@ fn is_ejected(published: &Published, key: HostKey) -> bool {
     })
 }
 
-/// The upstream request for one attempt: origin-form path, HTTP/1.1 to the host.
+/// The upstream request for one attempt: origin-form path, HTTP/1.1 to the host. The path
+/// and the authority are shared, not copied; the header map is the one allocation.
 fn build_request(
     parts: &Parts,
     authority: &http::uri::Authority,
+    forwarding: &Forwarding,
     body: ProxyBody,
 ) -> Request<ProxyBody> {
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri = Uri::builder()
-        .scheme("http")
-        .authority(authority.clone())
-        .path_and_query(path)
-        .build()
-        .unwrap_or_else(|_| Uri::from_static("/"));
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(Scheme::HTTP);
+    uri.authority = Some(authority.clone());
+    uri.path_and_query = Some(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    );
     let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
-    *req.uri_mut() = uri;
+    *req.uri_mut() = Uri::from_parts(uri).unwrap_or_else(|_| Uri::from_static("/"));
     *req.version_mut() = Version::HTTP_11;
-    *req.headers_mut() = parts.headers.clone();
+    *req.headers_mut() = upstream_headers(&parts.headers, forwarding);
     req
 }
 
@@ -624,7 +623,7 @@ mod tests {
             .expect("request");
         let (parts, ()) = req.into_parts();
         let authority: http::uri::Authority = "127.0.0.1:9001".parse().expect("authority");
-        let up = build_request(&parts, &authority, body::empty());
+        let up = build_request(&parts, &authority, &Forwarding::default(), body::empty());
         assert_eq!(up.uri(), "http://127.0.0.1:9001/v/alice/run?x=1");
         assert_eq!(up.method(), "PUT");
         assert_eq!(up.version(), Version::HTTP_11);
