@@ -19,6 +19,7 @@ use crate::config::{Config, ConfigErrors};
 use crate::conn_cap::ConnCap;
 use crate::error::StartError;
 use crate::fleet::{Fleet, HostKeys, Published};
+use crate::headers::ForwardingCache;
 use crate::health_task::{Control, EVENT_QUEUE, HealthTask, admissions};
 use crate::inflight::GlobalLoad;
 use crate::metrics::Metrics;
@@ -140,9 +141,12 @@ impl Router {
             server::builder(&listen_cfg),
             move |remote| {
                 let shared = Arc::clone(&proxy_shared);
+                // Per connection: its requests reuse the forwarding header values.
+                let conn = Arc::new(ForwardingCache::new(remote));
                 service_fn(move |req| {
                     let shared = Arc::clone(&shared);
-                    async move { Ok::<_, Infallible>(proxy::handle(shared, req, remote).await) }
+                    let conn = Arc::clone(&conn);
+                    async move { Ok::<_, Infallible>(proxy::handle(shared, req, conn).await) }
                 })
             },
             shutdown.subscribe(),
@@ -243,8 +247,9 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigEr
     if config.listen.header_read_timeout != old.listen.header_read_timeout
         || config.listen.http2_keep_alive_interval != old.listen.http2_keep_alive_interval
         || config.listen.shutdown_grace != old.listen.shutdown_grace
+        || config.listen.max_header_bytes != old.listen.max_header_bytes
     {
-        warn!("[listen] timeout changes apply only after a restart");
+        warn!("[listen] timeout and header-size changes apply only after a restart");
     }
     if config.limits.max_connections != old.limits.max_connections {
         warn!("limits.max_connections changes apply only after a restart");
