@@ -8,7 +8,9 @@
 
 use std::fmt::{self, Write as _};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
+use arc_swap::ArcSwapOption;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::Authority;
 
@@ -120,6 +122,52 @@ impl Forwarding {
             x_forwarded_for,
             forwarded,
         }
+    }
+}
+
+/// The forwarding values of one client connection. Requests on a connection usually carry
+/// the same Host and no earlier hop's `X-Forwarded-For` or `Forwarded`: their values are then
+/// formatted once per connection and every request takes reference-counted clones.
+#[derive(Debug)]
+pub struct ForwardingCache {
+    client: SocketAddr,
+    last: ArcSwapOption<Forwarding>,
+}
+
+impl ForwardingCache {
+    /// An empty cache for the connection from `client`.
+    pub fn new(client: SocketAddr) -> Self {
+        ForwardingCache {
+            client,
+            last: ArcSwapOption::empty(),
+        }
+    }
+
+    /// The client's address.
+    pub fn client(&self) -> SocketAddr {
+        self.client
+    }
+
+    /// [`Forwarding::new`] for this connection, reusing the last values when they apply.
+    pub fn get(&self, src: &HeaderMap, authority: Option<&Authority>) -> Forwarding {
+        let host = src.get(header::HOST);
+        let plain = host.is_some()
+            && !src.contains_key(&X_FORWARDED_FOR)
+            && !src.contains_key(header::FORWARDED);
+        if !plain {
+            return Forwarding::new(src, authority, self.client);
+        }
+        if let Some(last) = &*self.last.load() {
+            if last.host.as_ref() == host {
+                return Forwarding::clone(last);
+            }
+        }
+        let mut fresh = Forwarding::new(src, authority, self.client);
+        // The cache keeps its own copy of the Host value: holding a slice of the request
+        // would pin the connection's read buffer.
+        fresh.host = host.and_then(|h| HeaderValue::from_bytes(h.as_bytes()).ok());
+        self.last.store(Some(Arc::new(fresh.clone())));
+        fresh
     }
 }
 
@@ -290,6 +338,37 @@ mod tests {
         assert_eq!(up["host"], "b.example.com:8080");
         assert_eq!(up["x-forwarded-for"], "127.0.0.3");
         assert!(up.get("connection").is_none());
+    }
+
+    #[test]
+    fn the_connection_cache_reuses_values_only_when_they_apply() {
+        let cache = ForwardingCache::new("127.0.0.2:5000".parse().unwrap());
+        let mut a = HeaderMap::new();
+        a.insert("host", HeaderValue::from_static("a.example.com"));
+        let first = cache.get(&a, None);
+        let again = cache.get(&a, None);
+        assert_eq!(again.forwarded, first.forwarded);
+        assert_eq!(
+            again.forwarded.as_ref().map(|v| v.as_bytes().as_ptr()),
+            first.forwarded.as_ref().map(|v| v.as_bytes().as_ptr()),
+            "the same bytes, shared"
+        );
+        // Another Host: fresh values.
+        let mut b = HeaderMap::new();
+        b.insert("host", HeaderValue::from_static("b.example.com"));
+        let up = upstream_headers(&b, &cache.get(&b, None));
+        assert_eq!(up["host"], "b.example.com");
+        assert_eq!(
+            up["forwarded"],
+            "for=127.0.0.2;proto=http;host=\"b.example.com\""
+        );
+        // An earlier hop's X-Forwarded-For is extended, never served from the cache.
+        b.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        let up = upstream_headers(&b, &cache.get(&b, None));
+        assert_eq!(up["x-forwarded-for"], "10.0.0.1, 127.0.0.2");
+        b.remove("x-forwarded-for");
+        let up = upstream_headers(&b, &cache.get(&b, None));
+        assert_eq!(up["x-forwarded-for"], "127.0.0.2");
     }
 
     #[test]

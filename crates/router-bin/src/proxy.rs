@@ -2,7 +2,6 @@
 //! permits (or answer 503 at once), forward with timeouts, retry only when safe, rescue
 //! requests stuck on a host that gets ejected, record the outcome, stream the response back.
 
-use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,7 +21,7 @@ use crate::client::classify;
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::fleet::{FleetHost, HostKey, Published};
-use crate::headers::{Forwarding, strip_hop_by_hop, upstream_headers};
+use crate::headers::{Forwarding, ForwardingCache, strip_hop_by_hop, upstream_headers};
 use crate::health_task::HealthEvent;
 use crate::inflight::{GlobalPermit, HostPermit, Loads};
 use crate::key::extract_key_from;
@@ -32,11 +31,12 @@ use crate::shared::Shared;
 /// Most hosts one request may try (connect failures, a reset retry, rescues).
 const MAX_ATTEMPTS: usize = 8;
 
-/// Handles one client request. Never fails: errors become contract-3 responses.
+/// Handles one client request from the connection `conn` (its client address and forwarding
+/// values). Never fails: errors become contract-3 responses.
 pub async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
-    remote: SocketAddr,
+    conn: Arc<ForwardingCache>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     if let Err(e) = crate::framing::check(&req) {
@@ -98,7 +98,7 @@ pub async fn handle(
     };
 
     // Formatted once; every attempt's header map reuses the values.
-    let forwarding = Forwarding::new(&parts.headers, parts.uri.authority(), remote);
+    let forwarding = conn.get(&parts.headers, parts.uri.authority());
 
     let deadline = started + config.upstream.request_timeout;
     let idempotent = is_idempotent(&parts.method);
