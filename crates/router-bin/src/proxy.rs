@@ -97,7 +97,7 @@ pub async fn handle(
         return ctx.fail(ProxyError::AtCapacity, None);
     };
 
-    // Formatted once; every attempt's header map reuses the values.
+    // Usually formatted once per client connection; every attempt's map shares them.
     let forwarding = conn.get(&parts.headers, parts.uri.authority());
 
     let deadline = started + config.upstream.request_timeout;
