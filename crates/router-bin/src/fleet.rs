@@ -147,16 +147,14 @@ impl Fleet {
     }
 }
 
-/// What the request path reads, published atomically: the routing snapshot, the fleet it
-/// refers to, and each host's probation share.
+/// What the request path reads, published atomically: the routing snapshot (admission,
+/// probation ramps included) and the fleet it refers to.
 #[derive(Debug)]
 pub struct Published {
     /// The router-core snapshot (ring + admission + generation).
     pub snapshot: Snapshot,
     /// The ring generation the snapshot's HostIds index into.
     pub fleet: Arc<Fleet>,
-    /// Per host (by HostId index): the share of its own keys it takes (1.0 = all; probation ramps).
-    pub admit_share: Vec<f64>,
 }
 
 impl Published {
@@ -170,7 +168,6 @@ impl Published {
                 generation,
             ),
             fleet,
-            admit_share: vec![1.0; n],
         }
     }
 }

@@ -284,9 +284,8 @@ impl HealthTask {
                     .set_hosts(self.fleet.hosts.iter().map(|h| h.key), now);
             }
             let current = self.shared.published.load();
-            let (admission, share) = admissions(&self.fleet, &snapshot);
+            let admission = admissions(&self.fleet, &snapshot);
             let same = Arc::ptr_eq(&current.fleet, &self.fleet)
-                && share == current.admit_share
                 && (0..admission.len()).all(|i| {
                     current.snapshot.admission(router_core::HostId(i as u32)) == admission[i]
                 });
@@ -295,7 +294,6 @@ impl HealthTask {
                 self.shared.published.store(Arc::new(Published {
                     snapshot: Snapshot::new(Arc::clone(&self.fleet.ring), admission, generation),
                     fleet: Arc::clone(&self.fleet),
-                    admit_share: share,
                 }));
                 self.shared.generation.send_replace(generation);
             }
@@ -333,16 +331,19 @@ impl HealthView {
     }
 }
 
-/// Admission and probation share of each fleet host (by HostId index) from the health snapshot.
-pub fn admissions(fleet: &Fleet, snapshot: &HealthSnapshot<HostKey>) -> (Vec<Admission>, Vec<f64>) {
+/// Admission of each fleet host (by HostId index) from the health snapshot.
+pub fn admissions(fleet: &Fleet, snapshot: &HealthSnapshot<HostKey>) -> Vec<Admission> {
     fleet
         .hosts
         .iter()
-        .map(|h| match snapshot.hosts.iter().find(|s| s.host == h.key) {
-            None => (Admission::Open, 1.0),
-            Some(s) => (admission(s), s.admit_share().clamp(0.0, 1.0)),
+        .map(|h| {
+            snapshot
+                .hosts
+                .iter()
+                .find(|s| s.host == h.key)
+                .map_or(Admission::Open, admission)
         })
-        .unzip()
+        .collect()
 }
 
 /// What the routing snapshot should say about a host in this health state.

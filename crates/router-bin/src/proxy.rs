@@ -231,7 +231,7 @@ pub async fn handle(
                     .counters
                     .rescues
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(host = %host.name, key = %key, "host ejected while the request waited; re-sending");
+                tracing::debug!(host = %host.name, key = %key, "host ejected while the request waited; re-sending");
                 excluded.push(id);
                 last_error = Some((ProxyError::Timeout, Arc::clone(&published), id));
                 continue;
@@ -437,34 +437,19 @@ fn build_request(
     req
 }
 
-/// Picks the key's host: the snapshot's walk, minus hosts already tried, honouring the
-/// probation ramp (a host in probation takes only its admitted share of its own keys).
+/// Picks the key's host: the snapshot's walk (admission and probation ramps included, the
+/// same decision `/admin/route` explains), minus hosts this request already tried.
 fn choose(
     published: &Published,
     hash: KeyHash,
     excluded: &Excluded,
     bounded: &router_core::BoundedLoads,
 ) -> Option<HostId> {
-    let mut skip = excluded.clone();
-    for _ in 0..=published.fleet.hosts.len() {
-        let loads = Excluding {
-            loads: &published.fleet.loads,
-            excluded: &skip,
-        };
-        let id = published.snapshot.route(hash, &loads, bounded)?;
-        let share = published
-            .admit_share
-            .get(id.index())
-            .copied()
-            .unwrap_or(1.0);
-        if share >= 1.0 || ((hash.0 % 1000) as f64) < share * 1000.0 {
-            return Some(id);
-        }
-        if !skip.push(id) {
-            return None;
-        }
-    }
-    None
+    let loads = Excluding {
+        loads: &published.fleet.loads,
+        excluded,
+    };
+    published.snapshot.route(hash, &loads, bounded)
 }
 
 /// Hosts a request must not use again (a small fixed set: no allocation).
@@ -548,11 +533,10 @@ mod tests {
         )
     }
 
-    fn published(fleet: &Arc<Fleet>, admission: Vec<Admission>, share: Vec<f64>) -> Published {
+    fn published(fleet: &Arc<Fleet>, admission: Vec<Admission>) -> Published {
         Published {
             snapshot: Snapshot::new(Arc::clone(&fleet.ring), admission, 1),
             fleet: Arc::clone(fleet),
-            admit_share: share,
         }
     }
 
@@ -567,7 +551,7 @@ mod tests {
     #[test]
     fn exclusions_move_to_the_next_preference() {
         let f = fleet(3);
-        let p = published(&f, vec![Admission::Open; 3], vec![1.0; 3]);
+        let p = published(&f, vec![Admission::Open; 3]);
         let b = BoundedLoads::default();
         for h in keys_of_h0(&f) {
             assert_eq!(choose(&p, h, &Excluded::default(), &b), Some(HostId(0)));
@@ -587,24 +571,28 @@ mod tests {
         let b = BoundedLoads::default();
         let keys = keys_of_h0(&f);
         assert!(keys.len() > 50);
-        let admission = vec![Admission::OwnKeysOnly, Admission::Open, Admission::Open];
-        let count = |share: f64| {
-            let p = published(&f, admission.clone(), vec![share, 1.0, 1.0]);
+        let on_ramp = |per_mille: u16| {
+            published(
+                &f,
+                vec![Admission::Ramp(per_mille), Admission::Open, Admission::Open],
+            )
+        };
+        let count = |per_mille: u16| {
+            let p = on_ramp(per_mille);
             keys.iter()
                 .filter(|h| choose(&p, **h, &Excluded::default(), &b) == Some(HostId(0)))
                 .count()
         };
-        assert_eq!(count(0.0), 0);
-        assert_eq!(count(1.0), keys.len());
-        let half = count(0.5);
+        assert_eq!(count(0), 0);
+        assert_eq!(count(1000), keys.len());
+        let half = count(500);
         assert!(
             half > keys.len() / 4 && half < keys.len() * 3 / 4,
             "{half} of {}",
             keys.len()
         );
         // A growing share only adds keys: the ones admitted at 0.25 stay admitted at 0.5.
-        let p25 = published(&f, admission.clone(), vec![0.25, 1.0, 1.0]);
-        let p50 = published(&f, admission, vec![0.5, 1.0, 1.0]);
+        let (p25, p50) = (on_ramp(250), on_ramp(500));
         for h in &keys {
             if choose(&p25, *h, &Excluded::default(), &b) == Some(HostId(0)) {
                 assert_eq!(choose(&p50, *h, &Excluded::default(), &b), Some(HostId(0)));

@@ -272,7 +272,7 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigEr
             // Publish the new ring at once, carrying over the admission of surviving hosts;
             // the health task then adopts the fleet and refines it.
             let view = shared.view.load();
-            let (admission, share) = admissions(&fleet, &view.snapshot);
+            let admission = admissions(&fleet, &view.snapshot);
             let generation = shared.published.load().snapshot.generation() + 1;
             shared.fleet.store(Arc::clone(&fleet));
             shared.published.store(Arc::new(Published {
@@ -282,7 +282,6 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigEr
                     generation,
                 ),
                 fleet,
-                admit_share: share,
             }));
             shared.generation.send_replace(generation);
         }
