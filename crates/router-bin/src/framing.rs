@@ -108,21 +108,34 @@ pub fn client_fault(err: &hyper_util::client::legacy::Error) -> Option<ProxyErro
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
     while let Some(e) = source {
         if let Some(ClientBodyError(inner)) = e.downcast_ref::<ClientBodyError>() {
-            if let Some(too_large) = inner.downcast_ref::<crate::body_limit::BodyTooLarge>() {
-                return Some(ProxyError::BodyTooLarge {
-                    limit: too_large.limit,
-                });
-            }
-            let stalled = inner.downcast_ref::<body::BodyTimeout>().is_some();
-            return Some(if stalled {
-                ProxyError::ClientBodyTimeout
-            } else {
-                ProxyError::ClientBody
-            });
+            return Some(body_fault(inner));
         }
         source = e.source();
     }
     None
+}
+
+/// The answer when a client's body failed while the router read it itself (a small body
+/// buffered so that it can be sent again).
+pub fn client_body_fault(err: &BoxError) -> ProxyError {
+    match err.downcast_ref::<ClientBodyError>() {
+        Some(ClientBodyError(inner)) => body_fault(inner),
+        None => ProxyError::ClientBody,
+    }
+}
+
+/// Too large, stalled, or otherwise broken.
+fn body_fault(inner: &BoxError) -> ProxyError {
+    if let Some(too_large) = inner.downcast_ref::<crate::body_limit::BodyTooLarge>() {
+        return ProxyError::BodyTooLarge {
+            limit: too_large.limit,
+        };
+    }
+    if inner.downcast_ref::<body::BodyTimeout>().is_some() {
+        ProxyError::ClientBodyTimeout
+    } else {
+        ProxyError::ClientBody
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
 use http::request::Parts;
 use http::uri::{PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
@@ -30,6 +31,12 @@ use crate::shared::Shared;
 
 /// Most hosts one request may try (connect failures, a reset retry, rescues).
 const MAX_ATTEMPTS: usize = 8;
+
+/// A body of declared size up to this is read before the first attempt, so that a failed
+/// connect (nothing sent) can still carry it to the next preference, and an idempotent
+/// request with it can be retried or rescued (Envoy keeps a retry buffer the same way).
+/// Larger and unsized bodies stream, and go to one host only.
+const RETRY_BUFFER: u64 = 64 * 1024;
 
 /// Handles one client request from the connection `conn` (its client address and forwarding
 /// values). Never fails: errors become contract-3 responses.
@@ -102,9 +109,11 @@ pub async fn handle(
 
     let deadline = started + config.upstream.request_timeout;
     let idempotent = is_idempotent(&parts.method);
-    // A body that is known to be empty can be sent again; a streamed one only once.
-    let replayable = body.is_end_stream();
-    let mut streamed: Option<ProxyBody> = (!replayable).then(|| {
+    // An empty body, or a small one read whole first, can be sent again; a streamed one
+    // only once.
+    let empty = body.is_end_stream();
+    let small = !empty && body.size_hint().exact().is_some_and(|n| n <= RETRY_BUFFER);
+    let mut streamed: Option<ProxyBody> = (!empty).then(|| {
         // Marked, so a broken or stalled upload is told apart from a failing host.
         body::boxed(
             TimedBody::<_, ()>::new(
@@ -116,6 +125,14 @@ pub async fn handle(
             .map_err(|e| -> BoxError { Box::new(crate::framing::ClientBodyError(e)) }),
         )
     });
+    let buffered: Option<Bytes> = match streamed.take_if(|_| small) {
+        Some(upload) => match upload.collect().await {
+            Ok(whole) => Some(whole.to_bytes()),
+            Err(e) => return ctx.fail(crate::framing::client_body_fault(&e), None),
+        },
+        None => None,
+    };
+    let replayable = empty || buffered.is_some();
     let hash = KeyHash::of(key.as_bytes());
     // Only requests that may be re-sent watch for their host's ejection.
     let rescuable = config.retry.rescue_on_eject && idempotent && replayable;
@@ -138,11 +155,12 @@ pub async fn handle(
             excluded.push(id);
             continue;
         };
-        let upstream_body = match streamed.take() {
-            Some(b) => b,
-            None if replayable => body::empty(),
+        let upstream_body = match (streamed.take(), &buffered) {
+            (Some(b), _) => b,
+            (None, Some(whole)) => body::full(whole.clone()),
+            (None, None) if empty => body::empty(),
             // The streamed body went to an earlier attempt.
-            None => break,
+            (None, None) => break,
         };
         let upstream = build_request(&parts, &host.authority, &forwarding, upstream_body);
         let attempt_started = Instant::now();
