@@ -425,14 +425,11 @@ mod tests {
     use std::net::SocketAddr;
 
     use health::{HealthSnapshot, HostHealth, PoolReport, Routing, StateKind};
-    use tokio::sync::mpsc;
 
     use super::*;
-    use crate::clock::TokioClock;
     use crate::config::Config;
-    use crate::fleet::{Fleet, HostKeys};
-    use crate::inflight::GlobalLoad;
-    use crate::metrics::{Metrics, lint_exposition};
+    use crate::fleet::Fleet;
+    use crate::metrics::lint_exposition;
 
     fn hosts(names: &[&str]) -> Vec<(String, SocketAddr)> {
         names
@@ -449,26 +446,7 @@ mod tests {
 
     /// Shared state over the named hosts (no sockets, no health task).
     fn shared(names: &[&str]) -> Arc<Shared> {
-        let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        let config = Config::for_hosts(any, any, &hosts(names));
-        let clock: Arc<dyn crate::clock::Clock> = Arc::new(TokioClock);
-        let metrics = Metrics::default();
-        let keys = HostKeys::default();
-        let fleet = Fleet::build(&config.hosts, 16, &keys, &metrics, clock.now()).expect("fleet");
-        let (events, _) = mpsc::channel(1);
-        let (control, _) = mpsc::unbounded_channel();
-        let client = crate::client::build(&config.upstream);
-        Arc::new(Shared::new(
-            config,
-            Arc::new(fleet),
-            Arc::new(GlobalLoad::new(100)),
-            client,
-            metrics,
-            keys,
-            events,
-            control,
-            clock,
-        ))
+        Shared::for_tests(&hosts(names)).0
     }
 
     fn pool_health(shared: &Shared) -> HealthView {

@@ -381,11 +381,6 @@ mod tests {
     use router_core::{Admission, HostId, SkipReason};
 
     use super::*;
-    use crate::clock::TokioClock;
-    use crate::config::Config;
-    use crate::fleet::{Fleet, HostKeys};
-    use crate::inflight::GlobalLoad;
-    use crate::metrics::Metrics;
 
     /// Shared state over `n` hosts (no sockets: the client connects lazily), plus the task.
     fn setup(
@@ -396,7 +391,6 @@ mod tests {
         mpsc::Receiver<HealthEvent>,
         mpsc::UnboundedReceiver<Control>,
     ) {
-        let any = SocketAddr::from(([127, 0, 0, 1], 0));
         let hosts: Vec<(String, SocketAddr)> = (0..n)
             .map(|i| {
                 (
@@ -405,26 +399,8 @@ mod tests {
                 )
             })
             .collect();
-        let config = Config::for_hosts(any, any, &hosts);
-        let clock: Arc<dyn crate::clock::Clock> = Arc::new(TokioClock);
-        let metrics = Metrics::default();
-        let keys = HostKeys::default();
-        let fleet = Fleet::build(&config.hosts, 16, &keys, &metrics, clock.now()).expect("fleet");
-        let (events, events_rx) = mpsc::channel(64);
-        let (control, control_rx) = mpsc::unbounded_channel();
-        let client = crate::client::build(&config.upstream);
-        let passive = config.health.passive.clone();
-        let shared = Arc::new(Shared::new(
-            config,
-            Arc::new(fleet),
-            Arc::new(GlobalLoad::new(100)),
-            client,
-            metrics,
-            keys,
-            events,
-            control,
-            clock,
-        ));
+        let (shared, events_rx, control_rx) = Shared::for_tests(&hosts);
+        let passive = shared.config.load().health.passive.clone();
         let task = HealthTask::new(Arc::clone(&shared), passive);
         (shared, task, events_rx, control_rx)
     }

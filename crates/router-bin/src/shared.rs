@@ -110,3 +110,38 @@ impl Shared {
         self.publish.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+impl Shared {
+    /// Shared state for unit tests over `hosts` named with addresses (no sockets: the
+    /// client connects lazily; no health task), with the receiving ends of its channels.
+    pub(crate) fn for_tests(
+        hosts: &[(String, std::net::SocketAddr)],
+    ) -> (
+        Arc<Shared>,
+        mpsc::Receiver<HealthEvent>,
+        mpsc::UnboundedReceiver<Control>,
+    ) {
+        let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = Config::for_hosts(any, any, hosts);
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::TokioClock);
+        let metrics = Metrics::default();
+        let keys = HostKeys::default();
+        let fleet = Fleet::build(&config.hosts, 16, &keys, &metrics, clock.now()).expect("fleet");
+        let (events, events_rx) = mpsc::channel(64);
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let client = crate::client::build(&config.upstream);
+        let shared = Arc::new(Shared::new(
+            config,
+            Arc::new(fleet),
+            Arc::new(GlobalLoad::new(100)),
+            client,
+            metrics,
+            keys,
+            events,
+            control,
+            clock,
+        ));
+        (shared, events_rx, control_rx)
+    }
+}
