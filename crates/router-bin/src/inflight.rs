@@ -22,7 +22,7 @@ struct HostLoad {
 }
 
 /// In-flight counts of one ring generation's hosts. A host that stays across a
-/// reload keeps its [`HostLoad`], so requests in flight keep counting (against
+/// reload keeps its counters, so requests in flight keep counting (against
 /// its cap, for bounded loads and for the hung-request age) whatever generation
 /// they started in.
 #[derive(Debug)]
