@@ -18,84 +18,21 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use http_body_util::Empty;
+use hyper::client::conn::http1::SendRequest;
 use ringward::{Config, Router};
 use simhost::{ServiceTime, SimConfig, SimHost};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[path = "../tests/support/hop.rs"]
+mod hop;
+use hop::{connect, get, start_bare_proxy};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Requests counted per path (after a warm-up of the same size).
 const COUNTED: u32 = 2000;
-
-async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    sender
-}
-
-async fn get(sender: &mut SendRequest<Empty<Bytes>>, host: &str) {
-    sender.ready().await.expect("ready");
-    let req = http::Request::get("/v/alice/run")
-        .header("host", host)
-        .header("x-val", "alice")
-        .body(Empty::new())
-        .expect("request");
-    let resp = sender.send_request(req).await.expect("response");
-    assert_eq!(resp.status(), 200);
-    resp.into_body().collect().await.expect("body");
-}
-
-/// A proxy with nothing but hyper-util: serve the connection, point the URI at `upstream`,
-/// send through the pooled legacy client, hand the response back as is.
-async fn start_bare_proxy(upstream: SocketAddr) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let client: Client<HttpConnector, Incoming> =
-        Client::builder(TokioExecutor::new()).build(connector);
-    let authority: http::uri::Authority = upstream.to_string().parse().expect("authority");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let _ = stream.set_nodelay(true);
-            let client = client.clone();
-            let authority = authority.clone();
-            let service = service_fn(move |mut req: http::Request<Incoming>| {
-                let client = client.clone();
-                let mut parts = http::uri::Parts::default();
-                parts.scheme = Some(http::uri::Scheme::HTTP);
-                parts.authority = Some(authority.clone());
-                parts.path_and_query = req.uri().path_and_query().cloned();
-                *req.uri_mut() = http::Uri::from_parts(parts).expect("uri");
-                async move { client.request(req).await }
-            });
-            tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
 
 /// Heap allocations per request (whole process), after a warm-up.
 fn allocations_per_request(
