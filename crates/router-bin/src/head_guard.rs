@@ -147,12 +147,16 @@ impl<T> HeadGuard<T> {
                         return;
                     };
                     let line_end = self.safe + nl + 1;
-                    let mut line = &self.pending[self.safe..self.safe + nl];
+                    // The line is read in place: the buffer is taken out while it is handled
+                    // (`on_line` never touches `pending`) and put back, so no line is copied.
+                    let pending = std::mem::take(&mut self.pending);
+                    let mut line = &pending[self.safe..self.safe + nl];
                     if let Some(stripped) = line.strip_suffix(b"\r") {
                         line = stripped;
                     }
-                    let line = line.to_vec();
-                    if self.on_line(&line) {
+                    let handed_on = self.on_line(line);
+                    self.pending = pending;
+                    if handed_on {
                         self.safe = line_end;
                     }
                 }
