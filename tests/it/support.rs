@@ -110,3 +110,24 @@ pub(crate) async fn mapping(router: &Router, n: usize) -> Vec<(String, String)> 
     }
     out
 }
+
+/// Reads `stream` until the peer closes it (EOF or an error), appending what arrives to
+/// `got`; false when it is still open after `bound`.
+pub(crate) async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    got: &mut Vec<u8>,
+    bound: Duration,
+) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 8192];
+    tokio::time::timeout(bound, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok()
+}

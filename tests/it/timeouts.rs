@@ -6,10 +6,10 @@ use std::time::Duration;
 use ringward_tests::Fleet;
 use ringward_tests::client;
 use ringward_tests::eventually_async;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
-use crate::support::{fast_config_for, host_of, mapping, start, state_of};
+use crate::support::{fast_config_for, host_of, mapping, read_until_closed, start, state_of};
 
 #[tokio::test]
 async fn hanging_host_gives_504_at_the_timeout_then_is_ejected() {
@@ -83,18 +83,9 @@ async fn a_client_that_never_finishes_its_head_is_cut_off() {
         .await
         .expect("partial head");
     let started = Instant::now();
-    let mut buf = [0u8; 512];
     // The router closes the connection (possibly after a 408); reading reaches EOF or an error.
-    let closed = tokio::time::timeout(Duration::from_secs(3), async {
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => continue,
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the slow client was not cut off");
+    let closed = read_until_closed(&mut stream, &mut Vec::new(), Duration::from_secs(3)).await;
+    assert!(closed, "the slow client was not cut off");
     assert!(started.elapsed() >= Duration::from_millis(150));
     router.shutdown().await;
     fleet.shutdown().await;
@@ -141,17 +132,8 @@ async fn a_connection_that_sends_nothing_is_closed() {
         .await
         .expect("connect");
     let started = Instant::now();
-    let mut buf = [0u8; 64];
-    let closed = tokio::time::timeout(Duration::from_secs(3), async {
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => continue,
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the silent connection was not closed");
+    let closed = read_until_closed(&mut stream, &mut Vec::new(), Duration::from_secs(3)).await;
+    assert!(closed, "the silent connection was not closed");
     assert!(started.elapsed() >= Duration::from_millis(150));
     router.shutdown().await;
     fleet.shutdown().await;

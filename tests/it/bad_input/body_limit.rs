@@ -207,16 +207,8 @@ async fn a_body_passing_the_limit_after_the_response_started_aborts_the_response
     assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"));
     // Now the body passes the limit.
     let _ = s.write_all(chunked(3, 600).as_bytes()).await;
-    let ended = tokio::time::timeout(Duration::from_secs(3), async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(ended.is_ok(), "the connection stayed open");
+    let ended = crate::support::read_until_closed(&mut s, &mut got, Duration::from_secs(3)).await;
+    assert!(ended, "the connection stayed open");
     let text = String::from_utf8_lossy(&got);
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     assert!(

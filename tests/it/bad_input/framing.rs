@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::faults::rawhost::{Action, RawHost, ok_response};
@@ -30,17 +30,7 @@ pub(super) async fn exchange(addr: SocketAddr, bytes: &[u8], bound: Duration) ->
     // The router may close while we still write (it has its answer): not a failure.
     let _ = s.write_all(bytes).await;
     let mut got = Vec::new();
-    let mut buf = [0u8; 8192];
-    let closed = tokio::time::timeout(bound, async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await
-    .is_ok();
+    let closed = crate::support::read_until_closed(&mut s, &mut got, bound).await;
     let text = String::from_utf8_lossy(&got).into_owned();
     let statuses = text
         .match_indices("HTTP/1.")

@@ -226,17 +226,9 @@ async fn row13_the_connection_cap_holds_under_a_slowloris_flood_and_excess_is_re
                     .write_all(format!("GET /v/e{i}/run HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
                     .await;
                 let mut got = Vec::new();
-                let mut buf = [0u8; 1024];
-                let closed = tokio::time::timeout(Duration::from_secs(5), async {
-                    loop {
-                        match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => got.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                })
-                .await
-                .is_ok();
+                let closed =
+                    crate::support::read_until_closed(&mut s, &mut got, Duration::from_secs(5))
+                        .await;
                 assert!(closed, "an excess connection was left open");
                 (started.elapsed(), got.len())
             })
