@@ -304,24 +304,30 @@ mod tests {
         }
     }
 
-    #[test]
-    fn exact_return_when_only_the_sick_hosts_vals_move_and_come_back() {
-        let samples = vec![
-            sample(1, 100, "a"),
-            sample(2, 100, "b"),
-            sample(1, 3000, "b"),
-            sample(2, 3000, "b"),
-            sample(1, 5800, "a"),
-            sample(2, 5800, "b"),
-        ];
-        let r = analyse(
+    /// Each Val's host before the fault, during it and after the clear (one
+    /// answered request in each window), analysed with host `a` as the sick one.
+    fn placements(vals: &[(u32, [&str; 3])]) -> RunReport {
+        let samples: Vec<Sample> = [100, 3000, 5800]
+            .into_iter()
+            .enumerate()
+            .flat_map(|(window, at)| {
+                vals.iter()
+                    .map(move |(v, hosts)| sample(*v, at, hosts[window]))
+            })
+            .collect();
+        analyse(
             "t",
             "a",
             &samples,
             timeline(),
             Duration::from_secs(1),
             &Watched::default(),
-        );
+        )
+    }
+
+    #[test]
+    fn exact_return_when_only_the_sick_hosts_vals_move_and_come_back() {
+        let r = placements(&[(1, ["a", "b", "a"]), (2, ["b", "b", "b"])]);
         assert_eq!(
             (r.vals_moved, r.vals_moved_from_sick, r.vals_returned),
             (1, 1, 1)
@@ -331,22 +337,7 @@ mod tests {
 
     #[test]
     fn a_val_that_does_not_come_back_or_a_healthy_val_that_moves_is_not_exact() {
-        let samples = vec![
-            sample(1, 100, "a"),
-            sample(2, 100, "b"),
-            sample(1, 3000, "b"),
-            sample(2, 3000, "c"),
-            sample(1, 5800, "b"),
-            sample(2, 5800, "b"),
-        ];
-        let r = analyse(
-            "t",
-            "a",
-            &samples,
-            timeline(),
-            Duration::from_secs(1),
-            &Watched::default(),
-        );
+        let r = placements(&[(1, ["a", "b", "b"]), (2, ["b", "c", "b"])]);
         assert_eq!(r.vals_moved, 2);
         assert_eq!(r.vals_moved_from_sick, 1);
         assert_eq!(r.vals_returned, 1);
