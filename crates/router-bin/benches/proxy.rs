@@ -21,12 +21,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::Empty;
 use hyper::client::conn::http1::SendRequest;
 use ringward::{Config, Router};
-use simhost::{ServiceTime, SimConfig, SimHost};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[path = "../tests/support/hop.rs"]
 mod hop;
-use hop::{connect, get, start_bare_proxy};
+use hop::{connect, get, start_bare_proxy, start_instant_host};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -65,16 +64,7 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let (host, bare, router) = rt.block_on(async {
-        let host = SimHost::start(
-            loopback,
-            SimConfig {
-                service_time: ServiceTime::Fixed(Duration::ZERO),
-                pool_size: 64,
-                ..SimConfig::named("host-a")
-            },
-        )
-        .await
-        .expect("simhost");
+        let host = start_instant_host().await;
         let bare = start_bare_proxy(host.addr()).await;
         let config = Config::for_hosts(loopback, loopback, &[("host-a".to_owned(), host.addr())]);
         let router = Router::start(config).await.expect("router");

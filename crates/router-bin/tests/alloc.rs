@@ -8,12 +8,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ringward::{Config, Router};
-use simhost::{ServiceTime, SimConfig, SimHost};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[path = "support/hop.rs"]
 mod hop;
-use hop::{connect, get, start_bare_proxy};
+use hop::{connect, get, start_bare_proxy, start_instant_host};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -38,16 +37,7 @@ async fn per_request(addr: SocketAddr, n: u32) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_router_adds_a_small_fixed_number_of_allocations_per_request() {
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let host = SimHost::start(
-        loopback,
-        SimConfig {
-            service_time: ServiceTime::Fixed(Duration::ZERO),
-            pool_size: 64,
-            ..SimConfig::named("host-a")
-        },
-    )
-    .await
-    .expect("simhost");
+    let host = start_instant_host().await;
     let bare = start_bare_proxy(host.addr()).await;
     let mut config = Config::for_hosts(loopback, loopback, &[("host-a".to_owned(), host.addr())]);
     // Probes allocate on their own schedule: keep them out of a count that a slow machine

@@ -76,3 +76,18 @@ pub(crate) async fn start_bare_proxy(upstream: SocketAddr) -> SocketAddr {
     });
     addr
 }
+
+/// A simhost named `host-a` on loopback that answers at once (no service time) with a
+/// pool large enough never to queue: the host side costs as little as it can.
+pub(crate) async fn start_instant_host() -> simhost::SimHost {
+    simhost::SimHost::start(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        simhost::SimConfig {
+            service_time: simhost::ServiceTime::Fixed(std::time::Duration::ZERO),
+            pool_size: 64,
+            ..simhost::SimConfig::named("host-a")
+        },
+    )
+    .await
+    .expect("simhost")
+}
