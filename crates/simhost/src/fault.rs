@@ -33,6 +33,41 @@ pub struct Faults {
     /// `/healthz` answers a shallow `{"status":"pass"}` with no `db_pool` at all: the
     /// incident's check. In-band `endpoint-load-metrics` stay true.
     pub health_shallow: bool,
+    /// Requests for one Val deadlock the pool once enough of them are in flight at once.
+    pub poison: Option<PoisonFault>,
+}
+
+/// The `poison` fault: a flurry of parallel requests for one Val deadlocks the DB pool.
+///
+/// Once `concurrency` requests for `val` are in flight on the host at once (queued for or
+/// holding a connection, the arriving one included), each of them and every later one for
+/// that Val holds its connection forever and is never answered, until released.
+/// JSON: `{"val": "alice-hello", "concurrency": 2}`, `concurrency` optional.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoisonFault {
+    /// The Val key, as [`val_key`](crate::val_key) reads it from a request.
+    pub val: String,
+    /// How many of its requests in flight at once trigger the deadlock (at least 1).
+    #[serde(default = "PoisonFault::default_concurrency")]
+    pub concurrency: u32,
+}
+
+impl PoisonFault {
+    /// The `concurrency` when none is given: two parallel edits are enough.
+    pub const DEFAULT_CONCURRENCY: u32 = 2;
+
+    /// Poisons `val` with the default concurrency.
+    pub fn new(val: impl Into<String>) -> PoisonFault {
+        PoisonFault {
+            val: val.into(),
+            concurrency: PoisonFault::DEFAULT_CONCURRENCY,
+        }
+    }
+
+    fn default_concurrency() -> u32 {
+        PoisonFault::DEFAULT_CONCURRENCY
+    }
 }
 
 /// A partial fault set, merged into the current one: absent fields are left as they are.
@@ -59,19 +94,37 @@ pub struct FaultPatch {
     pub health_hangs: Option<bool>,
     /// See [`Faults::health_shallow`].
     pub health_shallow: Option<bool>,
+    /// See [`Faults::poison`]; `Some(None)` (JSON `null`) disarms it.
+    #[serde(default, deserialize_with = "de_patch_nullable")]
+    pub poison: Option<Option<PoisonFault>>,
 }
 
 impl FaultPatch {
     /// Checks the ranges.
     ///
     /// # Errors
-    /// [`SimError::Fault`] when `error_rate` is not within 0..=1.
+    /// [`SimError::Fault`] when `error_rate` is not within 0..=1, or `poison` names an empty
+    /// Val or a `concurrency` below 1.
     pub fn validate(&self) -> Result<(), SimError> {
         if let Some(p) = self.error_rate {
             if !(0.0..=1.0).contains(&p) {
                 return Err(SimError::Fault {
                     field: "error_rate",
                     reason: format!("{p} is not within 0..=1"),
+                });
+            }
+        }
+        if let Some(Some(poison)) = &self.poison {
+            if poison.val.is_empty() {
+                return Err(SimError::Fault {
+                    field: "poison.val",
+                    reason: "the Val key is empty".to_owned(),
+                });
+            }
+            if poison.concurrency == 0 {
+                return Err(SimError::Fault {
+                    field: "poison.concurrency",
+                    reason: format!("{} is not at least 1", poison.concurrency),
                 });
             }
         }
@@ -84,6 +137,13 @@ fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, 
         Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
         None => s.serialize_none(),
     }
+}
+
+/// A field where `null` means "clear": absent is `None` (through `#[serde(default)]`).
+fn de_patch_nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 fn de_patch_duration<'de, D: Deserializer<'de>>(
@@ -104,7 +164,8 @@ fn de_patch_duration<'de, D: Deserializer<'de>>(
 #[derive(Debug)]
 pub struct FaultControl {
     pool: Arc<Pool>,
-    // The flags (all but `deadlock`, which lives in the pool), watched by hung requests.
+    // The flags (all but `deadlock` and `poison`, which live in the pool), watched by hung
+    // requests.
     flags: watch::Sender<Faults>,
 }
 
@@ -116,10 +177,11 @@ impl FaultControl {
         }
     }
 
-    /// The current fault set (`deadlock` read from the pool itself).
+    /// The current fault set (`deadlock` and `poison` read from the pool itself).
     pub fn get(&self) -> Faults {
         let mut f = self.flags.borrow().clone();
         f.deadlock = self.pool.figures().deadlocked;
+        f.poison = self.pool.poison();
         f
     }
 
@@ -130,7 +192,10 @@ impl FaultControl {
     pub fn apply(&self, patch: &FaultPatch) -> Result<Faults, SimError> {
         patch.validate()?;
         if let Some(k) = patch.deadlock {
-            self.pool.set_deadlocked(k, Instant::now());
+            self.deadlock(k);
+        }
+        if let Some(poison) = &patch.poison {
+            self.pool.set_poison(poison.clone());
         }
         self.flags.send_modify(|f| {
             let set = |dst: &mut bool, v: Option<bool>| {
@@ -154,23 +219,44 @@ impl FaultControl {
         Ok(self.get())
     }
 
-    /// Turns every fault off and releases deadlocked connections.
+    /// Turns every fault off and releases deadlocked and poisoned connections.
     pub fn clear(&self) {
-        self.pool.set_deadlocked(0, Instant::now());
+        // Disarmed first, so the release cannot be followed by a fresh trigger.
+        self.pool.set_poison(None);
+        self.release();
         self.flags.send_replace(Faults::default());
     }
 
     /// Makes exactly `k` connections deadlocked (clamped to the pool size). Free ones are
-    /// taken now; the rest are taken, in queue order, as requests return theirs.
+    /// taken now; the rest are taken, in queue order, as requests return theirs. `0` is
+    /// [`release`](Self::release): it frees the `poison` fault's connections too.
     pub fn deadlock(&self, k: u32) {
-        self.pool.set_deadlocked(k, Instant::now());
+        if k == 0 {
+            self.release();
+        } else {
+            self.pool.set_deadlocked(k, Instant::now());
+        }
     }
 
-    /// Releases every deadlocked connection; waiters are served. Returns how many there were.
+    /// Releases every deadlocked connection, the `deadlock` fault's and the `poison` fault's;
+    /// waiters are served and hung poisoned requests answer `500`. The `poison` trigger
+    /// re-arms if the fault is still set. Returns how many connections were freed.
     pub fn release(&self) -> u32 {
-        let before = self.pool.figures().deadlocked;
-        self.pool.set_deadlocked(0, Instant::now());
-        before
+        let now = Instant::now();
+        let before = self.pool.figures_at(now).deadlocked;
+        self.pool.set_deadlocked(0, now);
+        before + self.pool.release_poisoned(now)
+    }
+
+    /// Poisons Val `val` (`None` disarms the fault): once `concurrency` of its requests are
+    /// in flight at once (`0` counts as 1), they and every later one deadlock their
+    /// connections. Disarming, or poisoning another Val, leaves connections already
+    /// poisoned held: [`release`](Self::release) gives them back.
+    pub fn poison(&self, val: Option<&str>, concurrency: u32) {
+        self.pool.set_poison(val.map(|val| PoisonFault {
+            val: val.to_owned(),
+            concurrency: concurrency.max(1),
+        }));
     }
 
     /// Adds latency to every Val request (`None` removes it).
@@ -257,6 +343,65 @@ mod tests {
     }
 
     #[test]
+    fn poison_patches_are_tri_state_and_validated() {
+        let control = FaultControl::new(Pool::new(4));
+        let f = control
+            .apply(&serde_json::from_str(r#"{"poison":{"val":"alice"}}"#).unwrap())
+            .unwrap();
+        assert_eq!(f.poison, Some(PoisonFault::new("alice")));
+        assert_eq!(f.poison.as_ref().unwrap().concurrency, 2);
+        // Absent: unchanged.
+        let f = control
+            .apply(&serde_json::from_str(r#"{"hang":false}"#).unwrap())
+            .unwrap();
+        assert_eq!(f.poison, Some(PoisonFault::new("alice")));
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(
+            v["poison"],
+            serde_json::json!({"val": "alice", "concurrency": 2})
+        );
+        // Null: disarmed.
+        let f = control
+            .apply(&serde_json::from_str(r#"{"poison":null}"#).unwrap())
+            .unwrap();
+        assert_eq!(f.poison, None);
+
+        let zero: FaultPatch =
+            serde_json::from_str(r#"{"poison":{"val":"a","concurrency":0}}"#).unwrap();
+        let err = control.apply(&zero).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SimError::Fault {
+                    field: "poison.concurrency",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let empty: FaultPatch = serde_json::from_str(r#"{"poison":{"val":""}}"#).unwrap();
+        assert!(control.apply(&empty).is_err());
+        assert_eq!(
+            control.get().poison,
+            None,
+            "a refused patch changes nothing"
+        );
+        assert!(serde_json::from_str::<FaultPatch>(r#"{"poison":{"val":"a","conc":2}}"#).is_err());
+        assert!(serde_json::from_str::<FaultPatch>(r#"{"poison":{}}"#).is_err());
+
+        control.poison(Some("bob"), 0);
+        assert_eq!(
+            control.get().poison,
+            Some(PoisonFault {
+                val: "bob".to_owned(),
+                concurrency: 1
+            })
+        );
+        control.clear();
+        assert_eq!(control.get(), Faults::default());
+    }
+
+    #[test]
     fn serializes_durations_as_text() {
         let f = Faults {
             slow: Some(Duration::from_millis(250)),
@@ -265,5 +410,6 @@ mod tests {
         let v = serde_json::to_value(&f).unwrap();
         assert_eq!(v["slow"], "250ms");
         assert_eq!(v["deadlock"], 0);
+        assert_eq!(v["poison"], serde_json::Value::Null);
     }
 }

@@ -14,6 +14,7 @@ use crate::body::SimBody;
 use crate::conn::ResetSignal;
 use crate::fault::FaultPatch;
 use crate::host::Shared;
+use crate::pool::{Acquired, PoisonTicket};
 use crate::report::{HealthStatus, ORCA_HEADER, health_body, orca_text};
 use crate::stats::{AbandonGuard, Counters, HungGuard};
 
@@ -106,7 +107,19 @@ async fn val_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Option<Respo
             json(StatusCode::INTERNAL_SERVER_ERROR, &body),
         ));
     }
-    let work = serve_from_pool(Arc::clone(shared), faults.slow.unwrap_or(Duration::ZERO));
+    // A request for the poisoned Val is counted from here: "in flight" means queued for or
+    // holding a connection, where parallel edits can deadlock each other.
+    let poison = shared.pool.poison_enter(&key).map(|(ticket, fired)| {
+        if fired {
+            Counters::bump(&shared.counters.poison_triggered);
+        }
+        ticket
+    });
+    let work = serve_from_pool(
+        Arc::clone(shared),
+        faults.slow.unwrap_or(Duration::ZERO),
+        poison,
+    );
     let served = if shared.config.cancel_on_disconnect {
         work.await
     } else {
@@ -125,12 +138,23 @@ async fn val_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Option<Respo
             Err(_) => Served::PoolTimeout,
         }
     };
-    if served == Served::PoolTimeout {
-        let body = serde_json::json!({ "error": "db pool acquire timed out", "host": shared.config.name, "val": key });
-        let mut resp = json(StatusCode::SERVICE_UNAVAILABLE, &body);
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        return Some(val_response(shared, resp));
+    match served {
+        Served::Done => {}
+        Served::PoolTimeout => {
+            let body = serde_json::json!({ "error": "db pool acquire timed out", "host": shared.config.name, "val": key });
+            let mut resp = json(StatusCode::SERVICE_UNAVAILABLE, &body);
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return Some(val_response(shared, resp));
+        }
+        Served::Released => {
+            // The killed query fails, and so does its request, as a real app server's would.
+            let body = serde_json::json!({ "error": "deadlock released", "host": shared.config.name, "val": key });
+            return Some(val_response(
+                shared,
+                json(StatusCode::INTERNAL_SERVER_ERROR, &body),
+            ));
+        }
     }
     let body = serde_json::json!({ "host": shared.config.name, "val": key });
     let mut resp = json(StatusCode::OK, &body);
@@ -146,23 +170,48 @@ async fn val_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Option<Respo
 enum Served {
     Done,
     PoolTimeout,
+    /// The request was poisoned, and its deadlock has been released.
+    Released,
 }
 
 /// Takes a pool connection, holds it for the service time (plus `slow`), gives it back.
-async fn serve_from_pool(shared: Arc<Shared>, slow: Duration) -> Served {
-    let lease = match shared.config.acquire_timeout {
-        None => shared.pool.acquire().await,
-        Some(limit) => tokio::time::timeout(limit, shared.pool.acquire())
-            .await
-            .ok()
-            .flatten(),
+/// A request of the poisoned Val (`poison`) that the deadlock catches never gives it back:
+/// the pool keeps the connection, and the request waits for the release.
+async fn serve_from_pool(
+    shared: Arc<Shared>,
+    slow: Duration,
+    poison: Option<PoisonTicket>,
+) -> Served {
+    let acquire = shared.pool.acquire(poison.as_ref());
+    let acquired = match shared.config.acquire_timeout {
+        None => acquire.await,
+        Some(limit) => tokio::time::timeout(limit, acquire).await.ok().flatten(),
     };
-    let Some(lease) = lease else {
-        return Served::PoolTimeout;
+    let lease = match acquired {
+        None => return Served::PoolTimeout,
+        Some(Acquired::Lease(lease)) => lease,
+        Some(Acquired::Poisoned) => return deadlocked(poison).await,
     };
-    tokio::time::sleep(shared.service_time() + slow).await;
-    drop(lease);
-    Served::Done
+    let service = tokio::time::sleep(shared.service_time() + slow);
+    match &poison {
+        None => service.await,
+        Some(ticket) => tokio::select! {
+            () = service => {}
+            () = ticket.poisoned() => {}
+        },
+    }
+    match lease.finish(poison) {
+        Ok(()) => Served::Done,
+        Err(ticket) => deadlocked(Some(ticket)).await,
+    }
+}
+
+/// A poisoned request: no answer until its deadlock is released.
+async fn deadlocked(poison: Option<PoisonTicket>) -> Served {
+    if let Some(ticket) = poison {
+        ticket.released().await;
+    }
+    Served::Released
 }
 
 /// Adds the headers every Val response carries and counts it.

@@ -197,6 +197,11 @@ impl StatsHandle {
     pub fn health_requests(&self) -> u64 {
         self.0.counters.health_requests.load(Ordering::Relaxed)
     }
+
+    /// How many times the `poison` fault's deadlock triggered here (cheap: one atomic load).
+    pub fn poison_triggered(&self) -> u64 {
+        self.0.counters.poison_triggered.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for SimHost {

@@ -41,7 +41,7 @@ mod stats;
 
 pub use config::{ServiceTime, SimConfig};
 pub use error::SimError;
-pub use fault::{FaultControl, FaultPatch, Faults};
+pub use fault::{FaultControl, FaultPatch, Faults, PoisonFault};
 pub use handler::val_key;
 pub use host::{SimHost, StatsHandle};
 pub use pool::PoolFigures;

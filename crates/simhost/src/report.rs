@@ -90,6 +90,7 @@ mod tests {
             waiting,
             oldest_checkout: Duration::from_secs(oldest_s),
             deadlocked: 0,
+            poisoned: 0,
         }
     }
 
@@ -126,6 +127,7 @@ mod tests {
             waiting: 7,
             oldest_checkout: Duration::from_millis(41_000),
             deadlocked: 20,
+            poisoned: 0,
         };
         assert_eq!(
             orca_text(&p),

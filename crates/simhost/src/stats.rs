@@ -25,6 +25,9 @@ pub struct SimStats {
     pub hung: u64,
     /// TCP connections accepted.
     pub connections: u64,
+    /// How many times the `poison` fault's deadlock triggered on this host: non-zero once the
+    /// poisoned Val's parallel requests have reached it.
+    pub poison_triggered: u64,
     /// Pool capacity.
     pub max: u32,
     /// Connections checked out.
@@ -35,6 +38,8 @@ pub struct SimStats {
     pub oldest_checkout: Duration,
     /// Connections held or awaited by deadlocked queries.
     pub deadlocked: u32,
+    /// Connections held by poisoned requests (the `poison` fault).
+    pub poisoned: u32,
 }
 
 impl SimStats {
@@ -51,6 +56,7 @@ impl SimStats {
             waiting: self.waiting,
             oldest_checkout: self.oldest_checkout,
             deadlocked: self.deadlocked,
+            poisoned: self.poisoned,
         }
     }
 
@@ -70,12 +76,14 @@ impl SimStats {
             "abandoned": self.abandoned,
             "hung": self.hung,
             "connections": self.connections,
+            "poison_triggered": self.poison_triggered,
             "db_pool": {
                 "max": self.max,
                 "in_use": self.in_use,
                 "waiting": self.waiting,
                 "oldest_checkout_ms": millis(self.oldest_checkout),
                 "deadlocked": self.deadlocked,
+                "poisoned": self.poisoned,
             },
         })
     }
@@ -97,6 +105,7 @@ pub(crate) struct Counters {
     pub(crate) abandoned: AtomicU64,
     pub(crate) hung: AtomicU64,
     pub(crate) connections: AtomicU64,
+    pub(crate) poison_triggered: AtomicU64,
     by_status: Box<[AtomicU64]>,
 }
 
@@ -110,6 +119,7 @@ impl Counters {
             abandoned: AtomicU64::new(0),
             hung: AtomicU64::new(0),
             connections: AtomicU64::new(0),
+            poison_triggered: AtomicU64::new(0),
             by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -143,11 +153,13 @@ impl Counters {
             abandoned: self.abandoned.load(Relaxed),
             hung: self.hung.load(Relaxed),
             connections: self.connections.load(Relaxed),
+            poison_triggered: self.poison_triggered.load(Relaxed),
             max: pool.max,
             in_use: pool.in_use,
             waiting: pool.waiting,
             oldest_checkout: pool.oldest_checkout,
             deadlocked: pool.deadlocked,
+            poisoned: pool.poisoned,
         }
     }
 }

@@ -503,3 +503,301 @@ async fn cancel_on_disconnect_drops_the_abandoned_waiter() {
     assert_eq!(host.stats().in_use, 2);
     host.shutdown().await;
 }
+
+// The `poison` fault: parallel requests for one Val deadlock the pool.
+
+const POISONED: &str = "/v/edit-me/save";
+
+/// Sends a request for `path` on a raw connection (to hang up on it later by dropping it).
+async fn raw_request(host: &SimHost, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(host.addr()).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: sim\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    stream
+}
+
+/// Triggers the poison with two parallel requests: the first is held in flight by `slow`
+/// until the second arrives. `slow` is off again afterwards.
+async fn trigger_with_two<T>(host: &SimHost, send_one: impl AsyncFn(&SimHost) -> T) -> (T, T) {
+    let triggered = host.stats().poison_triggered;
+    host.faults().slow(Some(Duration::from_secs(60)));
+    let first = send_one(host).await;
+    eventually(
+        BOUND,
+        "the first poisoned request holds a connection",
+        || host.stats().in_use == 1,
+    )
+    .await;
+    let s = host.stats();
+    assert_eq!(
+        (s.poisoned, s.poison_triggered),
+        (0, triggered),
+        "one alone does not trigger"
+    );
+    let second = send_one(host).await;
+    eventually(BOUND, "both requests' connections are poisoned", || {
+        let s = host.stats();
+        (s.poisoned, s.poison_triggered) == (2, triggered + 1)
+    })
+    .await;
+    host.faults().slow(None);
+    (first, second)
+}
+
+#[tokio::test]
+async fn poison_serves_a_lone_request_normally() {
+    let host = start(2).await;
+    let addr = host.addr();
+    host.faults().poison(Some("edit-me"), 2);
+    for _ in 0..3 {
+        let reply = get(addr, POISONED).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.json()["val"], "edit-me");
+    }
+    let s = host.stats();
+    assert_eq!((s.in_use, s.poisoned, s.poison_triggered), (0, 0, 0));
+    assert_eq!(host.stats_handle().poison_triggered(), 0);
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn poison_two_in_flight_deadlock_exhaust_the_host_and_release_recovers_it() {
+    let host = start(3).await;
+    let addr = host.addr();
+    host.faults().poison(Some("edit-me"), 2);
+    let spawn_poisoned = async |_: &SimHost| tokio::spawn(send(addr, get_req(POISONED)));
+    let (mut r1, mut r2) = trigger_with_two(&host, spawn_poisoned).await;
+    stays_pending(ms(300), "poisoned requests", async {
+        tokio::join!(&mut r1, &mut r2)
+    })
+    .await;
+    let s = host.stats();
+    assert_eq!(
+        (s.in_use, s.waiting, s.poisoned, s.deadlocked),
+        (2, 0, 2, 0)
+    );
+    assert!(s.oldest_checkout >= ms(300), "{:?}", s.oldest_checkout);
+
+    // Another Val finds the third connection, and its load report tells the truth.
+    let other = get(addr, "/v/other-val").await;
+    assert_eq!(other.status, 200);
+    let (max, in_use, waiting, oldest) = orca(other.header("endpoint-load-metrics"));
+    assert_eq!((max, in_use, waiting), (3, 2, 0));
+    assert!(oldest >= 300, "{oldest}");
+
+    // A third poisoned request takes the last connection; the next other Val waits.
+    let mut r3 = tokio::spawn(send(addr, get_req(POISONED)));
+    eventually(BOUND, "the third is poisoned", || {
+        host.stats().poisoned == 3
+    })
+    .await;
+    let waiter = tokio::spawn(async move { get(addr, "/v/other-val").await });
+    eventually(BOUND, "the other Val waits", || host.stats().waiting == 1).await;
+    let health = get(addr, "/healthz").await;
+    assert_eq!(health.status, 503);
+    let body = health.json();
+    assert_eq!(body["status"], "fail");
+    assert_eq!(
+        (
+            body["db_pool"]["in_use"].clone(),
+            body["db_pool"]["waiting"].clone()
+        ),
+        (3.into(), 1.into())
+    );
+    assert_eq!(host.health_status(), simhost::HealthStatus::Fail);
+    stays_pending(ms(100), "the third poisoned request", &mut r3).await;
+    assert!(!waiter.is_finished());
+    assert_eq!(host.stats().poison_triggered, 1, "triggered once");
+
+    // Release: the connections come back, the hung requests answer, the host recovers.
+    assert_eq!(host.faults().release(), 3);
+    for r in [r1, r2, r3] {
+        let reply = tokio::time::timeout(BOUND, r)
+            .await
+            .expect("answered after the release")
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply.status, 500);
+        assert_eq!(reply.json()["error"], "deadlock released");
+        assert_eq!(reply.json()["val"], "edit-me");
+    }
+    assert_eq!(waiter.await.unwrap().status, 200);
+    let s = host.stats();
+    assert_eq!((s.in_use, s.waiting, s.poisoned), (0, 0, 0));
+    assert_eq!(get(addr, "/healthz").await.json()["status"], "pass");
+    // Still set, so re-armed: a lone request is served, two at once trigger again.
+    assert_eq!(get(addr, POISONED).await.status, 200);
+    assert_eq!(host.stats().poison_triggered, 1);
+    let _hung = trigger_with_two(&host, spawn_poisoned).await;
+    assert_eq!(host.stats().poison_triggered, 2);
+    host.faults().clear();
+    eventually(BOUND, "clear releases them", || host.stats().in_use == 0).await;
+    host.shutdown().await;
+}
+
+async fn poison_survives_clients_hanging_up(cancel_on_disconnect: bool) {
+    let host = start_with(SimConfig {
+        pool_size: 2,
+        service_time: ServiceTime::Fixed(ms(1)),
+        cancel_on_disconnect,
+        ..SimConfig::named("sim-p")
+    })
+    .await;
+    host.faults().poison(Some("edit-me"), 2);
+    let streams = trigger_with_two(&host, async |h: &SimHost| raw_request(h, POISONED).await).await;
+    drop(streams);
+    eventually(BOUND, "the server sees both hang-ups", || {
+        host.stats().abandoned == 2
+    })
+    .await;
+    // The deadlocked queries did not notice: the connections stay out, and keep ageing.
+    let at = host.stats().oldest_checkout;
+    eventually(BOUND, "the stuck checkouts age", || {
+        host.stats().oldest_checkout >= at + ms(100)
+    })
+    .await;
+    let s = host.stats();
+    assert_eq!((s.in_use, s.poisoned), (2, 2), "{s:?}");
+    let addr = host.addr();
+    let waiter = tokio::spawn(async move { get(addr, "/v/other-val").await });
+    eventually(BOUND, "another Val waits", || host.stats().waiting == 1).await;
+    assert_eq!(get(addr, "/healthz").await.status, 503);
+
+    // `"deadlock": 0` releases them too.
+    post(addr, "/_sim/fault", r#"{"deadlock": 0}"#).await;
+    assert_eq!(waiter.await.unwrap().status, 200);
+    let s = host.stats();
+    assert_eq!((s.in_use, s.poisoned), (0, 0));
+    assert_eq!(get(addr, "/healthz").await.status, 200);
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn poisoned_connections_stay_held_when_the_clients_hang_up() {
+    poison_survives_clients_hanging_up(false).await;
+}
+
+#[tokio::test]
+async fn poisoned_connections_stay_held_even_when_hang_ups_cancel_the_work() {
+    poison_survives_clients_hanging_up(true).await;
+}
+
+#[tokio::test]
+async fn poison_control_api_round_trips_validates_and_releases() {
+    let host = start(2).await;
+    let addr = host.addr();
+    let set = post(addr, "/_sim/fault", r#"{"poison": {"val": "edit-me"}}"#).await;
+    assert_eq!(set.status, 200);
+    assert_eq!(
+        set.json()["poison"],
+        serde_json::json!({"val": "edit-me", "concurrency": 2})
+    );
+    // Absent leaves it; a bad value or an unknown field is refused and changes nothing.
+    post(addr, "/_sim/fault", r#"{"hang": false}"#).await;
+    for bad in [
+        r#"{"poison": {"val": "x", "concurrency": 0}}"#,
+        r#"{"poison": {"val": "x", "concurency": 3}}"#,
+        r#"{"poison": {"val": ""}}"#,
+        r#"{"poison": "x"}"#,
+    ] {
+        let reply = post(addr, "/_sim/fault", bad).await;
+        assert_eq!(reply.status, 400, "{bad}");
+    }
+    let refused = post(
+        addr,
+        "/_sim/fault",
+        r#"{"poison": {"val": "x", "concurrency": 0}}"#,
+    )
+    .await;
+    let msg = refused.json()["error"].as_str().unwrap().to_owned();
+    assert!(msg.contains("poison.concurrency"), "{msg}");
+    assert_eq!(
+        get(addr, "/_sim/fault").await.json()["poison"],
+        serde_json::json!({"val": "edit-me", "concurrency": 2})
+    );
+    let cleared = post(addr, "/_sim/fault", r#"{"poison": null}"#).await;
+    assert_eq!(cleared.json()["poison"], serde_json::Value::Null);
+    assert_eq!(host.faults().get().poison, None);
+
+    // Concurrency 1: the first request deadlocks; the stats show it; release answers it.
+    post(
+        addr,
+        "/_sim/fault",
+        r#"{"poison": {"val": "edit-me", "concurrency": 1}}"#,
+    )
+    .await;
+    let hung = tokio::spawn(send(addr, get_req(POISONED)));
+    eventually(BOUND, "poisoned", || host.stats().poisoned == 1).await;
+    let stats = get(addr, "/_sim/stats").await.json();
+    assert_eq!(stats["poison_triggered"], 1);
+    assert_eq!(stats["db_pool"]["poisoned"], 1);
+    assert_eq!(stats["db_pool"]["in_use"], 1);
+    assert_eq!(post(addr, "/_sim/release", "").await.json()["released"], 1);
+    let reply = tokio::time::timeout(BOUND, hung)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.status, 500);
+
+    // Clear disarms and releases.
+    let hung = tokio::spawn(send(addr, get_req(POISONED)));
+    eventually(BOUND, "poisoned again", || host.stats().poisoned == 1).await;
+    let cleared = post(addr, "/_sim/clear", "").await.json();
+    assert_eq!(cleared["poison"], serde_json::Value::Null);
+    assert_eq!(
+        tokio::time::timeout(BOUND, hung)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .status,
+        500
+    );
+    assert_eq!(get(addr, POISONED).await.status, 200);
+    assert_eq!(host.stats().poison_triggered, 2);
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn poison_leaves_every_val_alone_below_its_concurrency() {
+    let host = start(4).await;
+    let addr = host.addr();
+    host.faults().poison(Some("edit-me"), 3);
+    // Two poisoned requests and two others in flight together, all holding a connection.
+    host.faults().slow(Some(ms(1000)));
+    let reqs: Vec<_> = [POISONED, POISONED, "/v/a", "/v/b"]
+        .into_iter()
+        .map(|path| tokio::spawn(async move { get(addr, path).await }))
+        .collect();
+    eventually(BOUND, "all four in flight", || host.stats().in_use == 4).await;
+    for r in reqs {
+        assert_eq!(r.await.unwrap().status, 200);
+    }
+    // One after another, never two at once.
+    host.faults().slow(None);
+    host.faults().poison(Some("edit-me"), 2);
+    for path in [POISONED, "/v/a", POISONED, POISONED, "/v/b"] {
+        assert_eq!(get(addr, path).await.status, 200, "{path}");
+    }
+    let s = host.stats();
+    assert_eq!((s.in_use, s.poisoned, s.poison_triggered), (0, 0, 0));
+    assert_eq!(s.responses_with(200), 9);
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_answers_poisoned_requests() {
+    let host = start(2).await;
+    let addr = host.addr();
+    host.faults().poison(Some("edit-me"), 1);
+    let hung = tokio::spawn(send(addr, get_req(POISONED)));
+    eventually(BOUND, "poisoned", || host.stats().poisoned == 1).await;
+    tokio::time::timeout(BOUND, host.shutdown())
+        .await
+        .expect("shutdown is not blocked by a poisoned request");
+    assert_eq!(hung.await.unwrap().unwrap().status, 503);
+}
