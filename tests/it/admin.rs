@@ -1,25 +1,11 @@
 //! The admin API: reads are open, changes need the bearer token (401 and no change without it).
 
-use bytes::Bytes;
-use http::Method;
-use http_body_util::Full;
 use ringward_tests::Fleet;
-use ringward_tests::client::{self, request};
+use ringward_tests::client;
 
-use crate::support::{TOKEN, config_for, host_entry, host_of, mapping, start, state_of};
-
-async fn post_admin(router: &ringward::Router, path: &str, auth: Option<&str>) -> client::Reply {
-    let mut b = request(Method::POST, path);
-    if let Some(a) = auth {
-        b = b.header("authorization", a);
-    }
-    client::send(
-        router.admin_addr(),
-        b.body(Full::new(Bytes::new())).expect("request"),
-    )
-    .await
-    .expect("admin answers")
-}
+use crate::support::{
+    TOKEN, config_for, host_entry, host_of, mapping, post_admin, start, state_of,
+};
 
 #[tokio::test]
 async fn mutations_need_the_token_and_change_nothing_without_it() {

@@ -9,6 +9,7 @@ mod capacity;
 mod ejection;
 mod faults;
 mod fuzz;
+mod guard;
 mod incident;
 mod probation;
 mod reload;

@@ -10,7 +10,7 @@ use ringward_tests::client;
 use ringward_tests::{Fleet, eventually_async};
 use router_core::{HostSpec, KeyHash, Ring};
 
-use crate::support::{TOKEN, config_for, host_of, mapping, routed_by_admin, start};
+use crate::support::{TOKEN, config_for, host_of, mapping, metric, routed_by_admin, start};
 
 /// The primary host of `key` on a ring of `names` (what the router must agree with).
 fn primary(names: &[String], key: &str) -> String {
@@ -112,16 +112,6 @@ fn toml_for(hosts: &[(String, std::net::SocketAddr)]) -> String {
         ));
     }
     text
-}
-
-async fn metric(router: &ringward::Router, name: &str) -> u64 {
-    let text = client::get(router.admin_addr(), "/metrics")
-        .await
-        .expect("metrics")
-        .text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 #[tokio::test]

@@ -38,6 +38,51 @@ pub(crate) fn fast_config_for(fleet: &Fleet) -> Config {
     config
 }
 
+/// `POST path` on the admin listener with an optional `Authorization` value.
+pub(crate) async fn post_admin(router: &Router, path: &str, auth: Option<&str>) -> Reply {
+    let mut b = client::request(http::Method::POST, path);
+    if let Some(a) = auth {
+        b = b.header("authorization", a);
+    }
+    client::send(
+        router.admin_addr(),
+        b.body(http_body_util::Full::new(bytes::Bytes::new()))
+            .expect("request"),
+    )
+    .await
+    .expect("admin answers")
+}
+
+/// The guard's view of Val `key` (`GET /admin/vals/{key}`).
+pub(crate) async fn val_entry(router: &Router, key: &str) -> serde_json::Value {
+    let reply = client::get(router.admin_addr(), &format!("/admin/vals/{key}"))
+        .await
+        .expect("admin vals");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()
+}
+
+/// The value of the metric sample `series` (its name with labels, as rendered) in
+/// `/metrics`; a series that is not there fails the test.
+pub(crate) async fn metric(router: &Router, series: &str) -> u64 {
+    let reply = client::get(router.admin_addr(), "/metrics")
+        .await
+        .expect("metrics");
+    reply
+        .text()
+        .lines()
+        .find_map(|l| {
+            let value: f64 = l
+                .strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()?;
+            Some(value as u64)
+        })
+        .unwrap_or_else(|| panic!("no sample {series} in /metrics"))
+}
+
 /// Starts a router.
 pub(crate) async fn start(config: Config) -> Router {
     Router::start(config).await.expect("router starts")

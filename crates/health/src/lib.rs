@@ -37,6 +37,7 @@
 mod active;
 mod config;
 mod error;
+pub mod guard;
 mod health;
 mod outcome;
 mod passive;

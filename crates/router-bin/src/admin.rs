@@ -1,11 +1,13 @@
 //! The admin listener (DESIGN contract 3): `/healthz`, `/readyz`, `/admin/hosts`,
 //! `/admin/route?key=`, `POST /admin/hosts/{name}/drain|eject|restore` (bearer token,
-//! compared in constant time), `/metrics` and `/`, a status page.
+//! compared in constant time), `/metrics` and `/`, a status page; and the cascade guard's
+//! `/admin/vals`, `/admin/vals/{key}`, `POST /admin/vals/{key}/quarantine|release`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use health::OperatorCommand;
+use health::guard::{ValInfo, ValState};
 use http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use router_core::{Admission, HostId, KeyHash};
@@ -14,8 +16,8 @@ use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
 use crate::body::{self, ProxyBody};
-use crate::fleet::Published;
-use crate::health_task::{Control, HealthView, OperatorReply};
+use crate::fleet::{Fleet, HostKey, Published};
+use crate::health_task::{Control, HealthView, OperatorReply, ValCommand};
 use crate::metrics::{Family, escape};
 use crate::shared::Shared;
 
@@ -37,11 +39,19 @@ pub async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Response<ProxyBo
             );
             resp
         }
-        (Method::POST, p) if p.starts_with("/admin/hosts/") => operator(&shared, &req, p).await,
-        (_, p) if operator_action(p).is_some() => method_not_allowed("POST"),
-        (_, "/healthz" | "/readyz" | "/admin/hosts" | "/admin/route" | "/metrics" | "") => {
-            method_not_allowed("GET")
+        (Method::GET, "/admin/vals") => json_response(StatusCode::OK, &vals_json(&shared)),
+        (Method::POST, p) if operator_action(p).is_some() => operator(&shared, &req, p).await,
+        (Method::POST, p) if val_action(p).is_some() => val_command(&shared, &req, p).await,
+        (_, p) if operator_action(p).is_some() || val_action(p).is_some() => {
+            method_not_allowed("POST")
         }
+        (Method::GET, p) if p.starts_with("/admin/vals/") => {
+            let key = percent_decode(&p["/admin/vals/".len()..]);
+            json_response(StatusCode::OK, &val_json(&shared, &key))
+        }
+        (_, "/healthz" | "/readyz" | "/admin/hosts" | "/admin/route" | "/metrics" | "")
+        | (_, "/admin/vals") => method_not_allowed("GET"),
+        (_, p) if p.starts_with("/admin/vals/") => method_not_allowed("GET"),
         _ => json_response(StatusCode::NOT_FOUND, &json!({"error": "not found"})),
     }
 }
@@ -67,6 +77,17 @@ fn operator_action(path: &str) -> Option<(&str, OperatorCommand)> {
         _ => return None,
     };
     (!name.is_empty()).then_some((name, command))
+}
+
+/// For `/admin/vals/{key}/{quarantine|release}`: the (still encoded) key and the command.
+fn val_action(path: &str) -> Option<(&str, ValCommand)> {
+    let (key, action) = path.strip_prefix("/admin/vals/")?.rsplit_once('/')?;
+    let command = match action {
+        "quarantine" => ValCommand::Quarantine,
+        "release" => ValCommand::Release,
+        _ => return None,
+    };
+    (!key.is_empty()).then_some((key, command))
 }
 
 fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<ProxyBody> {
@@ -231,25 +252,34 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     (scheme.eq_ignore_ascii_case(b"bearer") && !token.is_empty()).then_some(token)
 }
 
+/// 401 with the `WWW-Authenticate` challenge.
+fn unauthorized() -> Response<ProxyBody> {
+    let mut resp = json_response(
+        StatusCode::UNAUTHORIZED,
+        &json!({"error": "a valid `Authorization: Bearer <token>` is required"}),
+    );
+    resp.headers_mut()
+        .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+    resp
+}
+
+/// 503 when the health task is gone (shutting down) or did not answer.
+fn no_answer(sent: bool) -> Response<ProxyBody> {
+    let error = if sent {
+        "the health task did not answer"
+    } else {
+        "shutting down"
+    };
+    json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({ "error": error }))
+}
+
 async fn operator<B>(shared: &Shared, req: &Request<B>, path: &str) -> Response<ProxyBody> {
-    let rest = &path["/admin/hosts/".len()..];
-    let Some((name, action)) = rest.rsplit_once('/') else {
+    let Some((name, command)) = operator_action(path) else {
         return json_response(StatusCode::NOT_FOUND, &json!({"error": "not found"}));
     };
-    let command = match action {
-        "drain" => OperatorCommand::Drain,
-        "eject" => OperatorCommand::Eject,
-        "restore" => OperatorCommand::Restore,
-        _ => return json_response(StatusCode::NOT_FOUND, &json!({"error": "unknown action"})),
-    };
+    let action = path.rsplit('/').next().unwrap_or_default();
     if !authorized(shared, req) {
-        let mut resp = json_response(
-            StatusCode::UNAUTHORIZED,
-            &json!({"error": "a valid `Authorization: Bearer <token>` is required"}),
-        );
-        resp.headers_mut()
-            .insert("www-authenticate", HeaderValue::from_static("Bearer"));
-        return resp;
+        return unauthorized();
     }
     let name = percent_decode(name);
     let (reply, rx) = oneshot::channel();
@@ -262,10 +292,7 @@ async fn operator<B>(shared: &Shared, req: &Request<B>, path: &str) -> Response<
         })
         .is_err()
     {
-        return json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"error": "shutting down"}),
-        );
+        return no_answer(false);
     }
     match tokio::time::timeout(Duration::from_secs(5), rx).await {
         Ok(Ok(OperatorReply::Done(state))) => json_response(
@@ -276,11 +303,123 @@ async fn operator<B>(shared: &Shared, req: &Request<B>, path: &str) -> Response<
             StatusCode::NOT_FOUND,
             &json!({"error": "unknown host", "host": name}),
         ),
-        _ => json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"error": "the health task did not answer"}),
-        ),
+        _ => no_answer(true),
     }
+}
+
+/// `POST /admin/vals/{key}/quarantine|release`: answered once the request path sees it.
+async fn val_command<B>(shared: &Shared, req: &Request<B>, path: &str) -> Response<ProxyBody> {
+    let Some((key, command)) = val_action(path) else {
+        return json_response(StatusCode::NOT_FOUND, &json!({"error": "not found"}));
+    };
+    if !authorized(shared, req) {
+        return unauthorized();
+    }
+    let key = percent_decode(key);
+    let (reply, rx) = oneshot::channel();
+    let sent = shared
+        .control
+        .send(Control::Val {
+            key: key.clone(),
+            command,
+            reply,
+        })
+        .is_ok();
+    if !sent {
+        return no_answer(false);
+    }
+    match tokio::time::timeout(Duration::from_secs(5), rx).await {
+        Ok(Ok(_)) => json_response(StatusCode::OK, &val_json(shared, &key)),
+        _ => no_answer(true),
+    }
+}
+
+/// `GET /admin/vals`: every Val the guard has a record of (suspects, quarantines, and
+/// recent offenders), newest first.
+pub fn vals_json(shared: &Shared) -> Value {
+    let view = shared.view.load();
+    let fleet = shared.published.load();
+    let now = shared.now();
+    let vals: Vec<Value> = view
+        .vals
+        .iter()
+        .map(|v| val_info_json(v, None, &fleet.fleet, now))
+        .collect();
+    json!({ "vals": vals })
+}
+
+/// `GET /admin/vals/{key}`: the guard's view of one Val (`normal` with no evidence when it
+/// has none).
+pub fn val_json(shared: &Shared, key: &str) -> Value {
+    let hash = KeyHash::of(key.as_bytes()).0;
+    let view = shared.view.load();
+    let fleet = shared.published.load();
+    let now = shared.now();
+    match view.vals.iter().find(|v| v.val == hash) {
+        Some(v) => val_info_json(v, Some(key), &fleet.fleet, now),
+        None => json!({
+            "key": key,
+            "val_hash": format!("{hash:016x}"),
+            "state": ValState::Normal.as_str(),
+            "reason": null,
+            "since_ms": null,
+            "until_ms": null,
+            "offences": 0,
+            "hosts": [],
+            "evidence": [],
+        }),
+    }
+}
+
+/// One Val's JSON: contract 4's fields (`key`, `state`, `reason`, `since_ms`, `hosts`), the
+/// time left (`until_ms`, null when only an operator ends it), and the evidence per host.
+fn val_info_json(
+    v: &ValInfo<HostKey, u64>,
+    key: Option<&str>,
+    fleet: &Fleet,
+    now: Instant,
+) -> Value {
+    let host_name = |h: HostKey| {
+        fleet
+            .id_of_key(h)
+            .map_or_else(|| format!("#{}", h.0), |id| fleet.host(id).name.clone())
+    };
+    let mut hosts: Vec<String> = Vec::new();
+    for i in &v.implications {
+        let name = host_name(i.host);
+        if !hosts.contains(&name) {
+            hosts.push(name);
+        }
+    }
+    let evidence: Vec<Value> = v
+        .implications
+        .iter()
+        .map(|i| {
+            json!({
+                "host": host_name(i.host),
+                "ago_ms": ago(now, i.at),
+                "share": round3(i.share),
+                "baseline_share": round3(i.baseline_share),
+                "in_flight": i.in_flight,
+                "oldest_ms": millis(i.oldest),
+            })
+        })
+        .collect();
+    json!({
+        "key": key.or(v.name.as_deref()),
+        "val_hash": format!("{:016x}", v.val),
+        "state": v.state.as_str(),
+        "reason": v.reason.as_str(),
+        "since_ms": ago(now, v.since),
+        "until_ms": v.until.map(|u| millis(u.saturating_duration_since(now))),
+        "offences": v.offences,
+        "hosts": hosts,
+        "evidence": evidence,
+    })
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 fn metrics(shared: &Shared) -> Response<ProxyBody> {
@@ -406,6 +545,16 @@ fn render_hosts(shared: &Shared, published: &Published, out: &mut String) {
             .map_or(-1.0, |t| now.saturating_duration_since(t).as_secs_f64());
         probe.sample(&host, age);
     }
+    let mut vals = Family::new(
+        "ringward_guard_vals",
+        "gauge",
+        "Vals the cascade guard restricts now, by state.",
+    );
+    for state in [ValState::Suspect, ValState::Quarantined] {
+        let n = view.vals.iter().filter(|v| v.state == state).count();
+        vals.sample(&format!("state=\"{state}\""), n);
+    }
+    vals.write_to(out);
     for family in [
         in_flight,
         oldest_in_flight,
@@ -476,6 +625,7 @@ mod tests {
             .collect();
         HealthView {
             snapshot: HealthSnapshot { hosts, panic: None },
+            vals: Vec::new(),
             at: now,
         }
     }

@@ -43,6 +43,13 @@ pub enum ProxyError {
     /// The router is shutting down.
     #[error("the router is shutting down")]
     ShuttingDown,
+    /// The cascade guard quarantined the Val: it took a host down, so it is not sent to
+    /// another (docs/cascade-guard.md). The body's `error` is exactly `quarantined`.
+    #[error("quarantined")]
+    Quarantined {
+        /// Time left on the quarantine (the Retry-After).
+        retry_after: Duration,
+    },
     /// The request's framing is ambiguous or invalid (request smuggling defence, `framing`).
     #[error("bad request framing: {reason}")]
     BadFraming {
@@ -72,9 +79,10 @@ impl ProxyError {
             }
             ProxyError::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::NoEligibleHost | ProxyError::AtCapacity | ProxyError::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ProxyError::NoEligibleHost
+            | ProxyError::AtCapacity
+            | ProxyError::ShuttingDown
+            | ProxyError::Quarantined { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Connect | ProxyError::Reset | ProxyError::Protocol => {
                 StatusCode::BAD_GATEWAY
             }
@@ -132,6 +140,10 @@ impl ProxyError {
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if self.retry_after() {
+            let retry_after = match self {
+                ProxyError::Quarantined { retry_after } => *retry_after,
+                _ => retry_after,
+            };
             // Retry-After is whole seconds; round up so "500ms" does not become "0".
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             resp.headers_mut()
@@ -205,6 +217,22 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(v["host"], "host-a");
         assert!(r.headers().get(header::CONNECTION).is_none());
+
+        let r: Response<Bytes> = ProxyError::Quarantined {
+            retry_after: Duration::from_millis(29_100),
+        }
+        .response(Some("poison"), None, Duration::from_secs(1));
+        assert_eq!(r.status(), 503);
+        assert_eq!(
+            r.headers()[header::RETRY_AFTER],
+            "30",
+            "the time left, not the default"
+        );
+        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(
+            (v["error"].as_str(), v["key"].as_str()),
+            (Some("quarantined"), Some("poison"))
+        );
 
         let r = ProxyError::BadFraming {
             reason: "missing Host",

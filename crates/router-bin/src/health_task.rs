@@ -5,10 +5,17 @@
 //! results from the prober, and control messages (operator commands, reloads). On a tick it
 //! reads every host's in-flight count and oldest in-flight age, and lets the state machine
 //! expire its timers. Whenever a host's routing changes it publishes a new snapshot.
+//!
+//! It also owns the cascade guard (`health::guard::Guard`): every tick it samples which Vals
+//! each host has in flight, every answered request feeds the guard's baseline, and when a
+//! host fails the guard names the Val that explains it. Suspects and quarantined Vals are
+//! published to the request path ([`crate::vals::ValSet`]) before the snapshot that ejects
+//! the host, so requests woken by the ejection already see the verdict.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use health::guard::{Guard, GuardConfig, ValInfo, ValState, ValTransition};
 use health::{
     Health, HealthConfig, HealthReport, HealthSnapshot, HostHealth, OperatorCommand, Outcome,
     ProbeResult, Routing, StateKind, Transition,
@@ -19,6 +26,7 @@ use tracing::{info, warn};
 
 use crate::fleet::{Fleet, HostKey, Published};
 use crate::shared::Shared;
+use crate::vals::ValSet;
 
 /// How often in-flight ages are read and timers checked even when nothing else happens.
 pub const TICK: Duration = Duration::from_millis(50);
@@ -33,6 +41,8 @@ pub enum HealthEvent {
     Outcome {
         /// The host.
         host: HostKey,
+        /// The request's Val (its key hash).
+        val: u64,
         /// What happened.
         outcome: Outcome,
     },
@@ -61,6 +71,15 @@ pub enum OperatorReply {
     UnknownHost,
 }
 
+/// An operator's command on a Val.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValCommand {
+    /// Quarantine it until released.
+    Quarantine,
+    /// End its quarantine or suspicion now.
+    Release,
+}
+
 /// Rare messages that must not be dropped.
 #[derive(Debug)]
 pub enum Control {
@@ -73,8 +92,19 @@ pub enum Control {
         /// Where the result goes.
         reply: oneshot::Sender<OperatorReply>,
     },
+    /// An operator command on a Val from the admin API.
+    Val {
+        /// The Val's key.
+        key: String,
+        /// Quarantine or release.
+        command: ValCommand,
+        /// Where its state after the command goes.
+        reply: oneshot::Sender<ValState>,
+    },
     /// New passive-health settings from a reload.
     Config(HealthConfig),
+    /// New cascade-guard settings from a reload.
+    GuardConfig(GuardConfig),
     /// The fleet changed (reload): re-read it now.
     FleetChanged,
 }
@@ -83,9 +113,13 @@ pub enum Control {
 pub struct HealthTask {
     health: Health<HostKey>,
     config: HealthConfig,
+    guard: Guard<HostKey, u64>,
     fleet: Arc<Fleet>,
     shared: Arc<Shared>,
     transitions: Vec<Transition<HostKey>>,
+    val_transitions: Vec<ValTransition<HostKey, u64>>,
+    /// Scratch for the guard's in-flight samples (reused every tick).
+    sample: Vec<(u64, Duration)>,
     /// When the admin view was last refreshed (it is refreshed at most once per tick
     /// unless something changed, so a busy event stream does not rebuild it per batch).
     last_view: Option<Instant>,
@@ -93,16 +127,21 @@ pub struct HealthTask {
 
 impl HealthTask {
     /// A task over the shared state's current fleet.
-    pub fn new(shared: Arc<Shared>, config: HealthConfig) -> Self {
+    pub fn new(shared: Arc<Shared>, config: HealthConfig, guard: GuardConfig) -> Self {
         let fleet = Arc::clone(&shared.published.load().fleet);
         let mut health = Health::new(config.clone());
         health.set_hosts(fleet.hosts.iter().map(|h| h.key), shared.now());
+        let mut guard = Guard::new(guard);
+        guard.set_hosts(fleet.hosts.iter().map(|h| h.key));
         HealthTask {
             health,
             config,
+            guard,
             fleet,
             shared,
             transitions: Vec::new(),
+            val_transitions: Vec::new(),
+            sample: Vec::new(),
             last_view: None,
         }
     }
@@ -165,7 +204,10 @@ impl HealthTask {
     fn handle_event(&mut self, ev: HealthEvent) -> bool {
         let now = self.now();
         let t = match ev {
-            HealthEvent::Outcome { host, outcome } => {
+            HealthEvent::Outcome { host, val, outcome } => {
+                if let Outcome::Success { latency } | Outcome::ServerError { latency } = outcome {
+                    self.guard.record_completion(host, val, latency, now);
+                }
                 self.health.record_outcome(host, outcome, now)
             }
             HealthEvent::Report { host, report } => self.health.record_report(host, &report, now),
@@ -203,11 +245,33 @@ impl HealthTask {
                 let _ = reply.send(OperatorReply::Done(state));
                 false
             }
+            Control::Val {
+                key,
+                command,
+                reply,
+            } => {
+                let val = router_core::KeyHash::of(key.as_bytes()).0;
+                let now = self.now();
+                let t = match command {
+                    ValCommand::Quarantine => self.guard.quarantine(val, Some(&key), now),
+                    ValCommand::Release => self.guard.release(val, now),
+                };
+                self.val_transitions.extend(t);
+                self.publish(true);
+                let _ = reply.send(self.guard.state_of(val));
+                false
+            }
             Control::Config(config) => {
                 if config != self.config {
                     warn!(
                         "health settings changed on reload; they apply to new state only after a restart"
                     );
+                }
+                false
+            }
+            Control::GuardConfig(config) => {
+                if &config != self.guard.config() {
+                    warn!("guard settings changed on reload; they apply only after a restart");
                 }
                 false
             }
@@ -225,6 +289,7 @@ impl HealthTask {
         let now = self.now();
         self.health
             .set_hosts(self.fleet.hosts.iter().map(|h| h.key), now);
+        self.guard.set_hosts(self.fleet.hosts.iter().map(|h| h.key));
         true
     }
 
@@ -233,13 +298,22 @@ impl HealthTask {
         let now = self.now();
         let loads = Arc::clone(&self.fleet.loads);
         for (i, host) in self.fleet.hosts.iter().enumerate() {
-            let (count, oldest) = loads.oldest(i, now);
+            let (count, oldest) = loads.sample(i, now, &mut self.sample);
+            self.guard.sample(host.key, self.sample.drain(..));
             let t = self.health.record_in_flight(host.key, count, oldest, now);
             if let Some(t) = t {
                 self.transitions.push(t);
                 changed = true;
             }
         }
+        let health = &self.health;
+        let out = |h: &HostKey| {
+            health
+                .state(*h)
+                .is_some_and(|s| matches!(s, health::HostState::Ejected { .. }))
+        };
+        self.guard
+            .handle_timeout(now, out, &mut self.val_transitions);
         changed | self.expire()
     }
 
@@ -253,6 +327,20 @@ impl HealthTask {
     /// Logs transitions, then publishes a new routing snapshot if any host's routing changed
     /// (and the admin view always).
     fn publish(&mut self, changed: bool) {
+        let now = self.now();
+        for t in &self.transitions {
+            // A host that fails by its own signals (not an operator's word): which Val?
+            let failed = matches!(t.to, StateKind::Ejected | StateKind::Degraded)
+                && t.reason != health::Reason::Operator;
+            if failed {
+                self.guard
+                    .on_host_failure(t.host, now, &mut self.val_transitions);
+            }
+        }
+        let vals_changed = !self.val_transitions.is_empty();
+        if vals_changed {
+            self.publish_vals(now);
+        }
         for t in self.transitions.drain(..) {
             let name = self
                 .fleet
@@ -265,11 +353,10 @@ impl HealthTask {
                 info!(host = name, from = %t.from, to = %t.to, reason = %t.reason, "host state changed");
             }
         }
-        let now = self.now();
         let fresh = self
             .last_view
             .is_some_and(|t| now.saturating_duration_since(t) < TICK);
-        if !changed && fresh {
+        if !changed && !vals_changed && fresh {
             return;
         }
         self.last_view = Some(now);
@@ -296,12 +383,94 @@ impl HealthTask {
                     fleet: Arc::clone(&self.fleet),
                 }));
                 self.shared.generation.send_replace(generation);
+            } else if vals_changed {
+                // No host changed, but requests in flight must see the Vals' new verdicts.
+                self.shared.generation.send_modify(|_| {});
+            }
+        } else if vals_changed {
+            self.shared.generation.send_modify(|_| {});
+        }
+        self.shared.view.store(Arc::new(HealthView {
+            snapshot,
+            vals: self.guard.infos(),
+            at: now,
+        }));
+    }
+
+    /// Names, logs and counts the Vals' changes of state, then publishes the set of
+    /// restricted Vals that the request path reads.
+    fn publish_vals(&mut self, now: Instant) {
+        for t in &mut self.val_transitions {
+            if t.name.is_none() {
+                // The Val's requests are still in flight on the host that implicated it.
+                let hosts = t
+                    .evidence
+                    .and_then(|e| self.fleet.id_of_key(e.host))
+                    .map(|id| id.index())
+                    .into_iter()
+                    .chain(0..self.fleet.hosts.len());
+                t.name = hosts
+                    .into_iter()
+                    .find_map(|i| self.fleet.loads.name_of(i, t.val));
+                if let Some(name) = &t.name {
+                    self.guard.set_name(t.val, name);
+                }
+            }
+        }
+        for t in self.val_transitions.drain(..) {
+            let key = t.name.as_deref().unwrap_or("?");
+            let hash = format!("{:016x}", t.val);
+            let host = t
+                .evidence
+                .and_then(|e| self.fleet.id_of_key(e.host))
+                .map_or("", |id| self.fleet.host(id).name.as_str());
+            let lasts = t.until.map(|u| {
+                humantime::format_duration(secs(u.saturating_duration_since(now))).to_string()
+            });
+            match (t.to, t.evidence) {
+                (ValState::Quarantined, Some(e)) => {
+                    self.shared.metrics.guard.record_quarantine(t.reason);
+                    warn!(
+                        key, val_hash = %hash, reason = %t.reason, host,
+                        share = format!("{:.2}", e.share),
+                        baseline_share = format!("{:.3}", e.baseline_share),
+                        in_flight = e.in_flight, oldest_ms = e.oldest.as_millis() as u64,
+                        lasts = lasts.as_deref().unwrap_or("until released"),
+                        "Val quarantined: it is not carried to other hosts"
+                    );
+                }
+                (ValState::Quarantined, None) => {
+                    self.shared.metrics.guard.record_quarantine(t.reason);
+                    warn!(key, val_hash = %hash, reason = %t.reason, "Val quarantined");
+                }
+                (ValState::Suspect, Some(e)) => {
+                    warn!(
+                        key, val_hash = %hash, reason = %t.reason, host,
+                        share = format!("{:.2}", e.share),
+                        baseline_share = format!("{:.3}", e.baseline_share),
+                        in_flight = e.in_flight, oldest_ms = e.oldest.as_millis() as u64,
+                        "Val suspected: kept to its own host (no retry, rescue or spill)"
+                    );
+                }
+                (to, _) => {
+                    let level_warn = t.from == ValState::Quarantined;
+                    if level_warn {
+                        warn!(key, val_hash = %hash, reason = %t.reason, from = %t.from, to = %to, "Val released");
+                    } else {
+                        info!(key, val_hash = %hash, reason = %t.reason, from = %t.from, to = %to, "Val state changed");
+                    }
+                }
             }
         }
         self.shared
-            .view
-            .store(Arc::new(HealthView { snapshot, at: now }));
+            .vals
+            .store(Arc::new(ValSet::from_guard(self.guard.restricted())));
     }
+}
+
+/// Whole seconds, rounded up (for log lines).
+fn secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
 
 /// The latest health state, for the admin API and metrics.
@@ -309,6 +478,8 @@ impl HealthTask {
 pub struct HealthView {
     /// The state machine's snapshot.
     pub snapshot: HealthSnapshot<HostKey>,
+    /// The cascade guard's records: suspects, quarantines, recent offenders (newest first).
+    pub vals: Vec<ValInfo<HostKey, u64>>,
     /// When it was taken.
     pub at: Instant,
 }
@@ -321,6 +492,7 @@ impl HealthView {
                 hosts: Vec::new(),
                 panic: None,
             },
+            vals: Vec::new(),
             at,
         }
     }
@@ -400,8 +572,12 @@ mod tests {
             })
             .collect();
         let (shared, events_rx, control_rx) = Shared::for_tests(&hosts);
-        let passive = shared.config.load().health.passive.clone();
-        let task = HealthTask::new(Arc::clone(&shared), passive);
+        let config = shared.config.load();
+        let task = HealthTask::new(
+            Arc::clone(&shared),
+            config.health.passive.clone(),
+            config.guard.clone(),
+        );
         (shared, task, events_rx, control_rx)
     }
 
@@ -421,6 +597,7 @@ mod tests {
         for _ in 0..5 {
             shared.send_event(HealthEvent::Outcome {
                 host: key,
+                val: 0,
                 outcome: Outcome::GatewayFailure(GatewayFailure::ConnectRefused),
             });
         }

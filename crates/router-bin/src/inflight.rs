@@ -4,6 +4,9 @@
 //!
 //! All lock-free: a permit is a compare-and-swap on a counter plus one slot in a fixed array
 //! of start times (the array has one slot per allowed request, so a permit always finds one).
+//! Each slot also carries the request's Val (its key hash, and the first bytes of the key in
+//! atomic words), so the cascade guard can tell which Vals a failing host was serving
+//! without a lock or an allocation on the request path.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -11,12 +14,69 @@ use std::time::{Duration, Instant};
 
 use router_core::{HostId, InFlight};
 
+/// Bytes of a Val's key kept per slot (longer keys are kept as a prefix).
+const NAME_WORDS: usize = 6;
+const NAME_BYTES: usize = NAME_WORDS * 8;
+
+/// The Val of the request in one slot: its key hash (0 = none) and the key's first bytes.
+/// Written by the permit's owner after it claims the slot; read by the health task, which
+/// checks the bytes against the hash (a slot being rewritten reads as unknown, never wrong).
+#[derive(Debug, Default)]
+struct SlotVal {
+    hash: AtomicU64,
+    len: AtomicU32,
+    name: [AtomicU64; NAME_WORDS],
+}
+
+impl SlotVal {
+    fn store(&self, hash: u64, key: &str) {
+        let bytes = key.as_bytes();
+        let mut words = [0u8; NAME_BYTES];
+        let n = bytes.len().min(NAME_BYTES);
+        words[..n].copy_from_slice(&bytes[..n]);
+        for (word, chunk) in self.name.iter().zip(words.chunks_exact(8)) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(w), Ordering::Relaxed);
+        }
+        self.len.store(
+            u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+            Ordering::Relaxed,
+        );
+        self.hash.store(hash, Ordering::Release);
+    }
+
+    /// The key, if the slot holds `hash` and its bytes still match it. A key longer than
+    /// the slot keeps only its prefix, which cannot be checked: it ends in `…`.
+    fn name(&self, hash: u64) -> Option<String> {
+        if self.hash.load(Ordering::Acquire) != hash {
+            return None;
+        }
+        let len = self.len.load(Ordering::Relaxed) as usize;
+        let mut bytes = Vec::with_capacity(NAME_BYTES);
+        for word in &self.name {
+            bytes.extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        if len > NAME_BYTES {
+            let mut prefix = String::from_utf8_lossy(&bytes).into_owned();
+            prefix.push('…');
+            return Some(prefix);
+        }
+        bytes.truncate(len);
+        (router_core::KeyHash::of(&bytes).0 == hash)
+            .then(|| String::from_utf8(bytes).ok())
+            .flatten()
+    }
+}
+
 /// In-flight state of one host.
 #[derive(Debug)]
 struct HostLoad {
     count: AtomicU32,
     /// Start of each in-flight request, as nanoseconds since `Loads::base` plus one; 0 = free.
     starts: Box<[AtomicU64]>,
+    /// The Val of each slot's request.
+    vals: Box<[SlotVal]>,
     /// Where to start looking for a free slot (spreads contention).
     hint: AtomicUsize,
 }
@@ -85,6 +145,7 @@ impl HostLoad {
         Arc::new(HostLoad {
             count: AtomicU32::new(0),
             starts: (0..per_host_cap).map(|_| AtomicU64::new(0)).collect(),
+            vals: (0..per_host_cap).map(|_| SlotVal::default()).collect(),
             hint: AtomicUsize::new(0),
         })
     }
@@ -121,8 +182,20 @@ impl Loads {
         }
     }
 
-    /// Takes an in-flight slot on `host`, started at `now`; None when the host is at its cap.
+    /// Takes an in-flight slot on `host`, started at `now`, for a request of no known Val;
+    /// None when the host is at its cap.
     pub fn try_acquire(self: &Arc<Self>, host: HostId, now: Instant) -> Option<HostPermit> {
+        self.try_acquire_for(host, now, None)
+    }
+
+    /// Takes an in-flight slot on `host`, started at `now`, for a request of `val` (its key
+    /// hash and key); None when the host is at its cap.
+    pub fn try_acquire_for(
+        self: &Arc<Self>,
+        host: HostId,
+        now: Instant,
+        val: Option<(u64, &str)>,
+    ) -> Option<HostPermit> {
         let load = self.hosts.get(host.index())?;
         let cap = self.per_host_cap;
         load.count
@@ -141,6 +214,10 @@ impl Loads {
                 .compare_exchange(0, stamp, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         });
+        if let Some(i) = slot {
+            let (hash, key) = val.unwrap_or((0, ""));
+            load.vals[i].store(hash, key);
+        }
         Some(HostPermit {
             load: Arc::clone(load),
             slot,
@@ -163,6 +240,45 @@ impl Loads {
                 now.saturating_duration_since(started)
             });
         (load.count.load(Ordering::Relaxed), oldest)
+    }
+
+    /// Like [`Loads::oldest`], and fills `out` with (Val key hash, age) of every aging
+    /// request of a known Val (the cascade guard's sample).
+    pub fn sample(
+        &self,
+        index: usize,
+        now: Instant,
+        out: &mut Vec<(u64, Duration)>,
+    ) -> (u32, Option<Duration>) {
+        out.clear();
+        let Some(load) = self.hosts.get(index) else {
+            return (0, None);
+        };
+        let mut oldest = None;
+        for (start, val) in load.starts.iter().zip(load.vals.iter()) {
+            let s = start.load(Ordering::Acquire);
+            if s == 0 {
+                continue;
+            }
+            let age = now.saturating_duration_since(self.base + Duration::from_nanos(s - 1));
+            oldest = oldest.max(Some(age));
+            let hash = val.hash.load(Ordering::Acquire);
+            if hash != 0 {
+                out.push((hash, age));
+            }
+        }
+        (load.count.load(Ordering::Relaxed), oldest)
+    }
+
+    /// The key of Val `hash` if one of its requests is in flight on `index` (first bytes
+    /// only for a long key).
+    pub fn name_of(&self, index: usize, hash: u64) -> Option<String> {
+        let load = self.hosts.get(index)?;
+        load.starts
+            .iter()
+            .zip(load.vals.iter())
+            .filter(|(s, _)| s.load(Ordering::Acquire) != 0)
+            .find_map(|(_, v)| v.name(hash))
     }
 
     /// Number of hosts.
@@ -300,6 +416,45 @@ mod tests {
         );
         drop(streaming);
         assert_eq!(loads.oldest(0, now), (0, None));
+    }
+
+    #[test]
+    fn a_sample_names_the_vals_in_flight() {
+        let base = Instant::now();
+        let loads = Arc::new(Loads::new(1, 4, base));
+        let alice = router_core::KeyHash::of(b"alice").0;
+        let long = "x".repeat(100);
+        let long_hash = router_core::KeyHash::of(long.as_bytes()).0;
+        let _a = loads
+            .try_acquire_for(HostId(0), base, Some((alice, "alice")))
+            .unwrap();
+        let _b = loads
+            .try_acquire_for(
+                HostId(0),
+                base + Duration::from_secs(1),
+                Some((long_hash, &long)),
+            )
+            .unwrap();
+        let _anon = loads.try_acquire(HostId(0), base).unwrap();
+        let mut out = Vec::new();
+        let now = base + Duration::from_secs(3);
+        assert_eq!(
+            loads.sample(0, now, &mut out),
+            (3, Some(Duration::from_secs(3)))
+        );
+        out.sort();
+        let mut want = vec![
+            (alice, Duration::from_secs(3)),
+            (long_hash, Duration::from_secs(2)),
+        ];
+        want.sort();
+        assert_eq!(out, want, "requests of no known Val are not attributed");
+        assert_eq!(loads.name_of(0, alice).as_deref(), Some("alice"));
+        let prefix = loads.name_of(0, long_hash).unwrap();
+        assert_eq!(prefix, format!("{}…", "x".repeat(NAME_BYTES)));
+        assert_eq!(loads.name_of(0, 12345), None);
+        drop(_a);
+        assert_eq!(loads.name_of(0, alice), None, "no longer in flight");
     }
 
     #[test]

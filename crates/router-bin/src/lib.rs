@@ -55,6 +55,7 @@ pub mod server;
 pub mod shared;
 pub mod stall;
 pub mod status_page;
+pub mod vals;
 
 pub mod demo;
 pub mod replay;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use health::guard::ValReason;
 use http::StatusCode;
 
 use crate::conn_cap::ConnStats;
@@ -154,6 +155,71 @@ pub struct Counters {
     pub reloads_failed: AtomicU64,
 }
 
+/// The cascade guard's counters.
+#[derive(Debug, Default)]
+pub struct GuardCounters {
+    /// Requests answered 503 because their Val is quarantined (at the door, or cut short
+    /// in flight on an ejected host).
+    pub refused: AtomicU64,
+    /// Retries and rescues not made because the Val is a suspect.
+    pub withheld: AtomicU64,
+    /// Quarantines begun, by reason (`QUARANTINE_REASONS` order).
+    quarantines: [AtomicU64; QUARANTINE_REASONS.len()],
+}
+
+/// The reasons a quarantine begins, as metric labels.
+const QUARANTINE_REASONS: [ValReason; 3] = [
+    ValReason::Dominant,
+    ValReason::ImplicatedTwice,
+    ValReason::Operator,
+];
+
+impl GuardCounters {
+    /// Counts a quarantine begun for `reason`.
+    pub fn record_quarantine(&self, reason: ValReason) {
+        if let Some(i) = QUARANTINE_REASONS.iter().position(|r| *r == reason) {
+            self.quarantines[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Quarantines begun so far for `reason`.
+    pub fn quarantines(&self, reason: ValReason) -> u64 {
+        QUARANTINE_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.quarantines[i].load(Ordering::Relaxed))
+    }
+
+    fn render(&self, out: &mut String) {
+        let mut quarantines = Family::new(
+            "ringward_guard_quarantines_total",
+            "counter",
+            "Vals quarantined by the cascade guard, by reason.",
+        );
+        for (reason, n) in QUARANTINE_REASONS.iter().zip(&self.quarantines) {
+            quarantines.sample(
+                &format!("reason=\"{}\"", reason.as_str()),
+                n.load(Ordering::Relaxed),
+            );
+        }
+        quarantines.write_to(out);
+        let mut refused = Family::new(
+            "ringward_guard_refused_total",
+            "counter",
+            "Requests answered 503 because their Val is quarantined.",
+        );
+        refused.sample("", self.refused.load(Ordering::Relaxed));
+        refused.write_to(out);
+        let mut withheld = Family::new(
+            "ringward_guard_withheld_total",
+            "counter",
+            "Retries and rescues not made because the Val is a suspect.",
+        );
+        withheld.sample("", self.withheld.load(Ordering::Relaxed));
+        withheld.write_to(out);
+    }
+}
+
 /// Every metric of the router.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -163,6 +229,8 @@ pub struct Metrics {
     pub unrouted: HostMetrics,
     /// Router-wide counters.
     pub counters: Counters,
+    /// The cascade guard's counters.
+    pub guard: GuardCounters,
     /// Client connections: open, refused at the cap, the cap.
     pub connections: Arc<ConnStats>,
     ejections: Mutex<BTreeMap<String, u64>>,
@@ -325,6 +393,7 @@ impl Metrics {
             ejections.sample(&format!("reason=\"{}\"", escape(&reason)), n);
         }
         ejections.write_to(out);
+        self.guard.render(out);
     }
 }
 

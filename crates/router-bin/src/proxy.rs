@@ -1,6 +1,10 @@
 //! The request path: extract the key, route through the published snapshot, take in-flight
 //! permits (or answer 503 at once), forward with timeouts, retry only when safe, rescue
 //! requests stuck on a host that gets ejected, record the outcome, stream the response back.
+//!
+//! The cascade guard's verdict on the key is read once, up front: a quarantined Val is
+//! answered 503 at once; a suspect is kept to the host its walk gives (no retry, no rescue,
+//! no spill over balance), so it cannot carry its poison from host to host.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -28,6 +32,7 @@ use crate::inflight::{GlobalPermit, HostPermit, Loads};
 use crate::key::extract_key_from;
 use crate::retry::is_idempotent;
 use crate::shared::Shared;
+use crate::vals::Verdict;
 
 /// Most hosts one request may try (connect failures, a reset retry, rescues).
 const MAX_ATTEMPTS: usize = 8;
@@ -94,6 +99,15 @@ pub async fn handle(
     if too_large {
         return ctx.fail(ProxyError::BodyTooLarge { limit }, None);
     }
+    let hash = KeyHash::of(key.as_bytes());
+    let verdict = shared.vals.load().get(hash.0);
+    if let Some(v @ Verdict::Quarantined { .. }) = verdict {
+        shared.metrics.guard.refused.fetch_add(1, Ordering::Relaxed);
+        let retry_after = v.retry_after(shared.now(), config.guard.quarantine);
+        return ctx.fail(ProxyError::Quarantined { retry_after }, None);
+    }
+    // A suspect stays on the host its walk gives: nothing carries it to another.
+    let pinned = verdict == Some(Verdict::Suspect);
     shared.budget.load().deposit();
     let Some(global) = shared.global.try_acquire() else {
         shared
@@ -133,15 +147,20 @@ pub async fn handle(
         None => None,
     };
     let replayable = empty || buffered.is_some();
-    let hash = KeyHash::of(key.as_bytes());
-    // Only requests that may be re-sent watch for their host's ejection.
-    let rescuable = config.retry.rescue_on_eject && idempotent && replayable;
-    let mut generation = rescuable.then(|| shared.generation.subscribe());
+    // Requests that may be re-sent watch for their host's ejection; with the guard on, every
+    // request does, so one of a Val quarantined meanwhile is answered at once, not at its
+    // timeout.
+    let rescuable = config.retry.rescue_on_eject && idempotent && replayable && !pinned;
+    let mut generation = (rescuable || config.guard.enabled).then(|| shared.generation.subscribe());
     let mut excluded = Excluded::default();
     let mut reset_retried = false;
     // The last failure and its host (kept by generation and id: no name copied).
     let mut last_error: Option<(ProxyError, Arc<Published>, HostId)> = None;
-    let bounded = config.bounded_loads();
+    let bounded = if pinned {
+        router_core::BoundedLoads::OFF
+    } else {
+        config.bounded_loads()
+    };
 
     for _ in 0..MAX_ATTEMPTS {
         let published = shared.published.load_full();
@@ -150,7 +169,10 @@ pub async fn handle(
         };
         let fleet = &published.fleet;
         let host = fleet.host(id);
-        let Some(permit) = fleet.loads.try_acquire(id, shared.now()) else {
+        let Some(permit) = fleet
+            .loads
+            .try_acquire_for(id, shared.now(), Some((hash.0, &key)))
+        else {
             // Raced to its cap between the walk and the permit: try the next preference.
             excluded.push(id);
             continue;
@@ -172,7 +194,12 @@ pub async fn handle(
             &shared,
             send,
             header_deadline,
-            generation.as_mut().map(|rx| (host.key, rx)),
+            generation.as_mut().map(|rx| Watch {
+                host: host.key,
+                val: hash.0,
+                rescuable,
+                generation: rx,
+            }),
         )
         .await;
         match exchange {
@@ -185,6 +212,7 @@ pub async fn handle(
                 };
                 shared.send_event(HealthEvent::Outcome {
                     host: host.key,
+                    val: hash.0,
                     outcome,
                 });
                 return ctx.respond(resp, &published, id, (permit, global), deadline);
@@ -198,10 +226,18 @@ pub async fn handle(
                 tracing::debug!(host = %host.name, key = %key, error = %err, "upstream failed");
                 shared.send_event(HealthEvent::Outcome {
                     host: host.key,
+                    val: hash.0,
                     outcome: health::Outcome::GatewayFailure(failure),
                 });
                 drop(permit);
-                let retry = if error.nothing_sent() {
+                let retry = if pinned {
+                    shared
+                        .metrics
+                        .guard
+                        .withheld
+                        .fetch_add(1, Ordering::Relaxed);
+                    false
+                } else if error.nothing_sent() {
                     // Nothing reached the host: any method may go to the next preference,
                     // as long as the body can still be sent.
                     replayable
@@ -237,11 +273,26 @@ pub async fn handle(
             Exchange::TimedOut => {
                 shared.send_event(HealthEvent::Outcome {
                     host: host.key,
+                    val: hash.0,
                     outcome: health::Outcome::Timeout {
                         elapsed: attempt_started.elapsed(),
                     },
                 });
                 return ctx.fail(ProxyError::Timeout, Some(host));
+            }
+            Exchange::Quarantined => {
+                // Its host was ejected and the guard blames this Val: answer now rather
+                // than wait for the timeout, and never carry it to another host.
+                shared.metrics.guard.refused.fetch_add(1, Ordering::Relaxed);
+                drop(permit);
+                let retry_after = shared
+                    .vals
+                    .load()
+                    .get(hash.0)
+                    .map_or(config.guard.quarantine, |v| {
+                        v.retry_after(shared.now(), config.guard.quarantine)
+                    });
+                return ctx.fail(ProxyError::Quarantined { retry_after }, Some(host));
             }
             Exchange::Rescued => {
                 shared
@@ -370,36 +421,62 @@ enum Exchange {
     Failed(hyper_util::client::legacy::Error),
     TimedOut,
     Rescued,
+    /// The host was ejected and the request's Val quarantined.
+    Quarantined,
 }
 
-/// Waits for the response head, the deadline, or (when rescuable) the host's ejection.
+/// What an attempt watches while it waits: its host's ejection, and the guard's verdict on
+/// its Val.
+struct Watch<'a> {
+    host: HostKey,
+    val: u64,
+    /// May be re-sent to the next host if its host is ejected.
+    rescuable: bool,
+    generation: &'a mut watch::Receiver<u64>,
+}
+
+/// Waits for the response head, the deadline, or the host's ejection (a rescue, or a
+/// quarantined Val's fast answer).
 async fn exchange<F>(
     shared: &Shared,
     send: F,
     header_deadline: Instant,
-    rescue: Option<(HostKey, &mut watch::Receiver<u64>)>,
+    watch: Option<Watch<'_>>,
 ) -> Exchange
 where
     F: Future<Output = Result<Response<Incoming>, hyper_util::client::legacy::Error>>,
 {
     let mut send = pin!(send);
     let mut sleep = pin!(tokio::time::sleep_until(header_deadline));
-    if let Some((key, rx)) = rescue {
+    if let Some(mut w) = watch {
         loop {
             tokio::select! {
                 biased;
                 r = &mut send => return finish(r),
                 () = &mut sleep => return Exchange::TimedOut,
-                changed = rx.changed() => {
+                changed = w.generation.changed() => {
                     if changed.is_err() {
                         break;
                     }
-                    if is_ejected(&shared.published.load(), key) {
-                        if shared.budget.load().try_withdraw() {
-                            return Exchange::Rescued;
+                    if !is_ejected(&shared.published.load(), w.host) {
+                        continue;
+                    }
+                    match shared.vals.load().get(w.val) {
+                        Some(Verdict::Quarantined { .. }) => return Exchange::Quarantined,
+                        // A suspect stays where it is: not re-sent to the next host.
+                        Some(Verdict::Suspect) if w.rescuable => {
+                            w.rescuable = false;
+                            shared.metrics.guard.withheld.fetch_add(1, Ordering::Relaxed);
                         }
-                        shared.metrics.counters.retries_refused.fetch_add(1, Ordering::Relaxed);
-                        break;
+                        Some(Verdict::Suspect) => {}
+                        None if w.rescuable => {
+                            if shared.budget.load().try_withdraw() {
+                                return Exchange::Rescued;
+                            }
+                            shared.metrics.counters.retries_refused.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        None => {}
                     }
                 }
             }

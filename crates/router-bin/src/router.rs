@@ -114,6 +114,7 @@ impl Router {
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let upstream = client::build(&config.upstream);
         let passive = config.health.passive.clone();
+        let guard = config.guard.clone();
         let listen_cfg = config.listen.clone();
         // A client that reads nothing for this long is as silent as a stalled body.
         let write_stall = config.upstream.body_idle_timeout;
@@ -128,7 +129,7 @@ impl Router {
         let (admin_shutdown, _) = watch::channel(false);
 
         let mut background = Vec::new();
-        let task = HealthTask::new(Arc::clone(&shared), passive);
+        let task = HealthTask::new(Arc::clone(&shared), passive, guard);
         background.push(tokio::spawn(task.run(events_rx, control_rx)));
         background.push(tokio::spawn(probe::run(
             Arc::clone(&shared),
@@ -307,6 +308,9 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigEr
     let _ = shared
         .control
         .send(Control::Config(config.health.passive.clone()));
+    let _ = shared
+        .control
+        .send(Control::GuardConfig(config.guard.clone()));
     shared.config.store(Arc::new(config));
     shared
         .metrics

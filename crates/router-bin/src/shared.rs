@@ -15,6 +15,7 @@ use crate::health_task::{Control, HealthEvent, HealthView};
 use crate::inflight::GlobalLoad;
 use crate::metrics::Metrics;
 use crate::retry::RetryBudget;
+use crate::vals::ValSet;
 
 /// Everything the router's tasks share. Read paths are lock-free (`ArcSwap`, atomics).
 pub struct Shared {
@@ -26,6 +27,8 @@ pub struct Shared {
     pub published: ArcSwap<Published>,
     /// The latest health state, for admin and metrics.
     pub view: ArcSwap<HealthView>,
+    /// Vals the cascade guard restricts (suspects, quarantines), read on every request.
+    pub vals: ArcSwap<ValSet>,
     /// Bumped on every new snapshot; in-flight requests watch it to be rescued on ejection.
     pub generation: watch::Sender<u64>,
     /// Router-wide in-flight count and cap.
@@ -71,6 +74,7 @@ impl Shared {
             fleet: ArcSwap::new(fleet),
             config: ArcSwap::from_pointee(config),
             view: ArcSwap::from_pointee(HealthView::empty(now)),
+            vals: ArcSwap::from_pointee(ValSet::default()),
             generation: watch::Sender::new(0),
             global,
             budget: ArcSwap::from_pointee(budget),

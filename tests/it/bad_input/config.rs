@@ -6,7 +6,7 @@ use std::time::Duration;
 use ringward::Config;
 use ringward_tests::{Fleet, client, eventually_async};
 
-use crate::faults::metric;
+use crate::support::metric;
 use crate::support::start;
 
 const HOSTS: &str = "[[hosts]]\nname = \"a\"\naddr = \"127.0.0.1:9001\"\n\n[[hosts]]\nname = \"b\"\naddr = \"127.0.0.1:9002\"\n";

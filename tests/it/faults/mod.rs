@@ -15,8 +15,7 @@ mod upstream;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ringward::{Config, Router};
-use ringward_tests::client;
+use ringward::Config;
 
 use crate::support::TOKEN;
 
@@ -73,19 +72,7 @@ pub(crate) fn hosts_toml(hosts: &[(String, std::net::SocketAddr)]) -> String {
         .collect()
 }
 
-/// The value of an unlabelled counter in `/metrics` (0 when absent).
-pub(crate) async fn metric(router: &Router, name: &str) -> u64 {
-    let text = client::get(router.admin_addr(), "/metrics")
-        .await
-        .expect("metrics")
-        .text();
-    text.lines()
-        .find_map(|l| {
-            let rest = l.strip_prefix(name)?;
-            rest.strip_prefix(' ')?.trim().parse::<f64>().ok()
-        })
-        .map_or(0, |v| v as u64)
-}
+pub(crate) use crate::support::metric;
 
 /// The `q` quantile (0..=1) of `samples` (sorted in place).
 pub(crate) fn quantile(samples: &mut [Duration], q: f64) -> Duration {

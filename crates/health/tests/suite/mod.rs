@@ -1,3 +1,4 @@
+mod guard;
 mod probation;
 mod props;
 mod sim;

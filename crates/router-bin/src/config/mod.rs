@@ -144,6 +144,8 @@ pub struct Config {
     pub hosts: Vec<HostConfig>,
     /// `[health]`: the health state machine and the active prober.
     pub health: HealthSettings,
+    /// `[guard]`: the cascade guard (attribution and quarantine of a poison Val).
+    pub guard: health::guard::GuardConfig,
     /// `[reload]`: watching the config file.
     pub reload: ReloadConfig,
 }
@@ -409,6 +411,7 @@ impl Config {
                 },
                 passive: health::HealthConfig::default(),
             },
+            guard: health::guard::GuardConfig::default(),
             reload: ReloadConfig {
                 watch: false,
                 poll_interval: defaults::RELOAD_POLL_INTERVAL,
@@ -528,6 +531,7 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
 
     let hosts = read_hosts(&mut root, errors);
     let health = read_health(&mut root, errors);
+    let guard = guard::read(&mut root, errors);
 
     let mut rl = root.table("reload", errors);
     let reload = ReloadConfig {
@@ -546,6 +550,7 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
         retry,
         hosts,
         health,
+        guard,
         reload,
     }
 }
@@ -821,6 +826,7 @@ fn read_health(root: &mut Section<'_>, errors: &mut Errors) -> HealthSettings {
     }
 }
 
+mod guard;
 mod passive;
 
 #[cfg(test)]

@@ -80,26 +80,36 @@ pub(super) fn read(s: &mut Section<'_>, errors: &mut Errors) -> HealthConfig {
         probation_failures: s.positive_u32("probation_failures", d.probation_failures, errors),
     };
     if let Err(list) = config.validate() {
-        // Keys that failed to read: their defaults stand in for them, so a cross-key rule
-        // naming one (`ejection_max: must be at least ejection_base`) would judge a value
-        // the user never wrote.
-        let failed: Vec<&str> = KEYS
-            .iter()
-            .copied()
-            .filter(|k| errors.has_path(&s.path_of(k)))
-            .collect();
-        for e in list {
-            // Rules the reader already enforced (positive, 0..1) would repeat; report the rest.
-            let text = e.to_string();
-            let (field, rule) = text.split_once(": ").unwrap_or(("", text.as_str()));
-            let path = s.path_of(field);
-            let names_a_failed_key = rule
-                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .any(|word| failed.contains(&word));
-            if !errors.has_path(&path) && !names_a_failed_key {
-                errors.push(path, rule.to_owned());
-            }
-        }
+        push_rule_errors(s, errors, &KEYS, list);
     }
     config
+}
+
+/// Reports the rules a pure crate's config check found broken (`field: rule`) at their key
+/// paths in section `s`, leaving out what the reader already reported and any rule that
+/// names a key that failed to read (its default stood in for it, so a cross-key rule would
+/// judge a value the user never wrote).
+pub(super) fn push_rule_errors(
+    s: &Section<'_>,
+    errors: &mut Errors,
+    keys: &[&str],
+    list: Vec<health::ConfigError>,
+) {
+    let failed: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| errors.has_path(&s.path_of(k)))
+        .collect();
+    for e in list {
+        // Rules the reader already enforced (positive, 0..1) would repeat; report the rest.
+        let text = e.to_string();
+        let (field, rule) = text.split_once(": ").unwrap_or(("", text.as_str()));
+        let path = s.path_of(field);
+        let names_a_failed_key = rule
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|word| failed.contains(&word));
+        if !errors.has_path(&path) && !names_a_failed_key {
+            errors.push(path, rule.to_owned());
+        }
+    }
 }
