@@ -1,7 +1,7 @@
 # Ringward: the everyday commands. `make ci` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: all fmt fmt-check lint test doc bench demo replay ci
+.PHONY: all fmt fmt-check lint test doc bench demo replay replay-poison ci
 
 all: test
 
@@ -28,5 +28,8 @@ demo:
 
 replay:
 	$(CARGO) run --release -p router-bin --bin ringward -- replay
+
+replay-poison:
+	$(CARGO) run --release -p router-bin --bin ringward -- replay --scenario poison
 
 ci: lint test doc

@@ -56,3 +56,54 @@ async fn the_replayed_incident_ends_in_a_second_behind_ringward_and_not_behind_t
     );
     assert_eq!(baseline.vals_moved, 0, "{summary}");
 }
+
+/// `ringward replay --scenario poison --quick`: one Val's flurry of parallel edits, sent as
+/// GET and as POST, through Ringward with its defaults; and once (GET) with the guard off,
+/// to show the scenario bites.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_val_reaches_one_host_and_every_other_val_is_served() {
+    use ringward::replay::poison::{PoisonScenario, run_poison, summary};
+    let scenario = PoisonScenario::short();
+    let mut runs = Vec::new();
+    for method in [http::Method::GET, http::Method::POST] {
+        runs.push(
+            run_poison(&scenario, method, true)
+                .await
+                .expect("guarded run"),
+        );
+    }
+    let unguarded = run_poison(&scenario, http::Method::GET, false)
+        .await
+        .expect("unguarded run");
+    let table = summary(&[runs[0].clone(), runs[1].clone(), unguarded.clone()]);
+    eprintln!("{table}");
+    for run in &runs {
+        assert_eq!(
+            run.hosts_poisoned.len(),
+            1,
+            "{}: the poison reached one host\n{table}",
+            run.method
+        );
+        assert!(
+            run.quarantined_after_ms.is_some_and(|ms| ms <= 1500),
+            "{}: quarantined within 1.5 s of the deadlock\n{table}",
+            run.method
+        );
+        assert!(
+            run.others_ok * 1000 >= run.others_during_flurry * 999,
+            "{}: >= 99.9% of the other Vals' requests answered 2xx\n{table}",
+            run.method
+        );
+        assert_eq!(run.others_pending, 0, "{table}");
+        assert_eq!(run.poison_answers.get("hung"), None, "{table}");
+        assert!(
+            run.poison_max_ms <= 2000,
+            "{}: the poison's requests are answered fast, none waits for the timeout\n{table}",
+            run.method
+        );
+    }
+    assert!(
+        unguarded.hosts_poisoned.len() > 1,
+        "without the guard the poison follows its ring walk\n{table}"
+    );
+}

@@ -401,6 +401,7 @@ fn val_info_json(
                 "share": round3(i.share),
                 "baseline_share": round3(i.baseline_share),
                 "in_flight": i.in_flight,
+                "stuck": i.stuck,
                 "oldest_ms": millis(i.oldest),
             })
         })
@@ -625,7 +626,7 @@ mod tests {
             .collect();
         HealthView {
             snapshot: HealthSnapshot { hosts, panic: None },
-            vals: Vec::new(),
+            vals: Arc::default(),
             at: now,
         }
     }

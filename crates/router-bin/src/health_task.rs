@@ -120,6 +120,10 @@ pub struct HealthTask {
     val_transitions: Vec<ValTransition<HostKey, u64>>,
     /// Scratch for the guard's in-flight samples (reused every tick).
     sample: Vec<(u64, Duration)>,
+    /// The guard's records as the admin view shows them, rebuilt when they change (and
+    /// once a second while some Val is restricted: a held quarantine moves its end on).
+    vals_view: Arc<Vec<ValInfo<HostKey, u64>>>,
+    vals_view_at: Option<Instant>,
     /// When the admin view was last refreshed (it is refreshed at most once per tick
     /// unless something changed, so a busy event stream does not rebuild it per batch).
     last_view: Option<Instant>,
@@ -142,6 +146,8 @@ impl HealthTask {
             transitions: Vec::new(),
             val_transitions: Vec::new(),
             sample: Vec::new(),
+            vals_view: Arc::default(),
+            vals_view_at: None,
             last_view: None,
         }
     }
@@ -300,6 +306,15 @@ impl HealthTask {
         for (i, host) in self.fleet.hosts.iter().enumerate() {
             let (count, oldest) = loads.sample(i, now, &mut self.sample);
             self.guard.sample(host.key, self.sample.drain(..));
+            // Before the host fails: a Val whose stuck requests dominate it is kept there,
+            // so bounded-load spill does not carry it to the next host meanwhile.
+            let serving = matches!(
+                self.health.state(host.key),
+                None | Some(health::HostState::Healthy { .. } | health::HostState::Degraded { .. })
+            );
+            if serving {
+                self.guard.watch(host.key, now, &mut self.val_transitions);
+            }
             let t = self.health.record_in_flight(host.key, count, oldest, now);
             if let Some(t) = t {
                 self.transitions.push(t);
@@ -328,6 +343,7 @@ impl HealthTask {
     /// (and the admin view always).
     fn publish(&mut self, changed: bool) {
         let now = self.now();
+        let mut attributed = false;
         for t in &self.transitions {
             // A host that fails by its own signals (not an operator's word): which Val?
             let failed = matches!(t.to, StateKind::Ejected | StateKind::Degraded)
@@ -335,11 +351,21 @@ impl HealthTask {
             if failed {
                 self.guard
                     .on_host_failure(t.host, now, &mut self.val_transitions);
+                attributed = true;
             }
         }
         let vals_changed = !self.val_transitions.is_empty();
         if vals_changed {
             self.publish_vals(now);
+        }
+        let restricted = self.vals_view.iter().any(|v| v.state != ValState::Normal);
+        let stale = self
+            .vals_view_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1));
+        // New evidence may be added to a record without a change of state.
+        if vals_changed || attributed || (restricted && stale) {
+            self.vals_view = Arc::new(self.guard.infos());
+            self.vals_view_at = Some(now);
         }
         for t in self.transitions.drain(..) {
             let name = self
@@ -392,7 +418,7 @@ impl HealthTask {
         }
         self.shared.view.store(Arc::new(HealthView {
             snapshot,
-            vals: self.guard.infos(),
+            vals: Arc::clone(&self.vals_view),
             at: now,
         }));
     }
@@ -434,7 +460,7 @@ impl HealthTask {
                         key, val_hash = %hash, reason = %t.reason, host,
                         share = format!("{:.2}", e.share),
                         baseline_share = format!("{:.3}", e.baseline_share),
-                        in_flight = e.in_flight, oldest_ms = e.oldest.as_millis() as u64,
+                        in_flight = e.in_flight, stuck = e.stuck, oldest_ms = e.oldest.as_millis() as u64,
                         lasts = lasts.as_deref().unwrap_or("until released"),
                         "Val quarantined: it is not carried to other hosts"
                     );
@@ -448,7 +474,7 @@ impl HealthTask {
                         key, val_hash = %hash, reason = %t.reason, host,
                         share = format!("{:.2}", e.share),
                         baseline_share = format!("{:.3}", e.baseline_share),
-                        in_flight = e.in_flight, oldest_ms = e.oldest.as_millis() as u64,
+                        in_flight = e.in_flight, stuck = e.stuck, oldest_ms = e.oldest.as_millis() as u64,
                         "Val suspected: kept to its own host (no retry, rescue or spill)"
                     );
                 }
@@ -479,7 +505,7 @@ pub struct HealthView {
     /// The state machine's snapshot.
     pub snapshot: HealthSnapshot<HostKey>,
     /// The cascade guard's records: suspects, quarantines, recent offenders (newest first).
-    pub vals: Vec<ValInfo<HostKey, u64>>,
+    pub vals: Arc<Vec<ValInfo<HostKey, u64>>>,
     /// When it was taken.
     pub at: Instant,
 }
@@ -492,7 +518,7 @@ impl HealthView {
                 hosts: Vec::new(),
                 panic: None,
             },
-            vals: Vec::new(),
+            vals: Arc::default(),
             at,
         }
     }

@@ -41,6 +41,9 @@ pub enum ValReason {
     ImplicatedTwice,
     /// Implicated on one host (a suspect).
     Implicated,
+    /// Its requests hold most of the stuck time of a host that has not failed (yet): kept
+    /// on that host (a suspect), before any failure.
+    Stuck,
     /// An operator's command.
     Operator,
     /// The quarantine (or suspicion) ran out.
@@ -56,6 +59,7 @@ impl ValReason {
             ValReason::Dominant => "dominant",
             ValReason::ImplicatedTwice => "implicated_twice",
             ValReason::Implicated => "implicated",
+            ValReason::Stuck => "stuck",
             ValReason::Operator => "operator",
             ValReason::Expired => "expired",
             ValReason::CapReached => "cap_reached",

@@ -141,6 +141,51 @@ where
         }
     }
 
+    /// The early warning, after each [`Guard::sample`] of a host that has not failed: a Val
+    /// that already holds `dominant_share` of the host's stuck time (with the same
+    /// `min_in_flight` and `overrepresentation` rules) becomes a suspect (`Stuck`), so it is
+    /// kept on that host, and neither bounded-load spill nor a retry carries it to the next
+    /// one before the host's failure is confirmed. Not an implication: it does not count
+    /// towards a quarantine.
+    pub fn watch(&mut self, host: H, now: Instant, out: &mut Vec<ValTransition<H, V>>) {
+        if !self.config.enabled {
+            return;
+        }
+        let Some(trace) = self.hosts.get(&host) else {
+            return;
+        };
+        for f in trace.findings(&self.config) {
+            if f.share < self.config.dominant_share {
+                continue;
+            }
+            let rec = self.vals.entry(f.val).or_insert_with(|| Record::new(now));
+            if rec.state != ValState::Normal {
+                continue;
+            }
+            rec.state = ValState::Suspect;
+            rec.reason = ValReason::Stuck;
+            rec.since = now;
+            rec.until = Some(now + self.config.window);
+            out.push(ValTransition {
+                val: f.val,
+                name: rec.name.clone(),
+                from: ValState::Normal,
+                to: ValState::Suspect,
+                reason: ValReason::Stuck,
+                evidence: Some(Implication {
+                    host,
+                    at: now,
+                    share: f.share,
+                    baseline_share: f.baseline_share,
+                    in_flight: f.in_flight,
+                    stuck: f.stuck,
+                    oldest: f.oldest,
+                }),
+                until: rec.until,
+            });
+        }
+    }
+
     /// `host` turned exhausted, hung or ejected at `now`: implicate the Vals that explain it,
     /// pushing each change of state to `out`.
     pub fn on_host_failure(&mut self, host: H, now: Instant, out: &mut Vec<ValTransition<H, V>>) {

@@ -250,6 +250,42 @@ fn health_crate_rules_are_reported_under_health() {
 }
 
 #[test]
+fn guard_keys_are_read_and_their_rules_reported_under_guard() {
+    let base = "[[hosts]]\nname = \"a\"\naddr = \"127.0.0.1:9001\"\n";
+    let config = Config::from_toml_str(&format!(
+        "{base}[guard]\nenabled = false\nquarantine = \"1m\"\ndominant_share = \"60%\"\nstuck_after = \"250ms\"\n"
+    ))
+    .expect("valid");
+    assert!(!config.guard.enabled);
+    assert_eq!(config.guard.quarantine, Duration::from_secs(60));
+    assert_eq!(config.guard.dominant_share, 0.6);
+    assert_eq!(config.guard.stuck_after, Duration::from_millis(250));
+    assert_eq!(config.guard.window, Duration::from_secs(60), "a default");
+    let defaults = Config::from_toml_str(base).expect("valid");
+    assert_eq!(defaults.guard, health::guard::GuardConfig::default());
+    assert!(defaults.guard.enabled, "on by default");
+
+    let errors = errors_of(&format!(
+        "{base}[guard]\nimplicated_share = 0.9\nquarantine_max = \"1s\"\novrrepresentation = 2\ntop_k = 2\nmin_in_flight = 0\n"
+    ));
+    for want in [
+        "guard.implicated_share: must be greater than 0 and at most dominant_share",
+        "guard.quarantine_max: must be at least quarantine",
+        "guard.ovrrepresentation",
+        "guard.top_k: must be between 4 and 1024",
+        "guard.min_in_flight",
+    ] {
+        assert!(has(&errors, want), "{want} in {errors:?}");
+    }
+    // A cross-key rule does not judge a value that failed to read.
+    let errors = errors_of(&format!(
+        "{base}[guard]\nquarantine = \"soon\"\nquarantine_max = \"10s\"\n"
+    ));
+    assert!(has(&errors, "guard.quarantine:"), "{errors:?}");
+    assert!(!has(&errors, "guard.quarantine_max"), "{errors:?}");
+}
+
+#[test]
 fn for_hosts_is_ready_to_run() {
     let c = Config::for_hosts(
         "127.0.0.1:0".parse().unwrap(),

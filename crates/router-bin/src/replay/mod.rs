@@ -8,11 +8,16 @@
 //! the post-mortem's system did (see `replay/baseline.rs`), or once behind any external
 //! HTTP proxy. The report says how fast the sick host was ejected, how many
 //! requests failed or hung, and whether exactly the moved Vals came back.
+//!
+//! `--scenario poison` replays the incident's trigger instead (`replay/poison.rs`): one
+//! Val's flurry of parallel edits deadlocks whichever host runs them, with and without the
+//! cascade guard.
 
 mod baseline;
 mod chart;
 pub(crate) mod fetch;
 mod load;
+pub mod poison;
 mod report;
 mod zipf;
 
@@ -29,27 +34,50 @@ use load::{LoadPlan, Sample};
 pub use report::{RunReport, Second};
 use report::{Timeline, Watched};
 
+/// Which failure a replay plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScenarioKind {
+    /// The post-mortem: a host's whole DB pool deadlocks.
+    Incident,
+    /// Its trigger: one Val's parallel edits deadlock whichever host runs them.
+    Poison,
+}
+
+/// The poison's request method(s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PoisonMethod {
+    /// GET (idempotent: rescued and retried unless the guard stops it).
+    Get,
+    /// POST (never rescued).
+    Post,
+    /// Both, one after the other.
+    Both,
+}
+
 /// `ringward replay`'s flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
-    /// Simulated hosts in the fleet.
-    #[arg(long, default_value_t = 5)]
-    pub hosts: usize,
-    /// DB pool size of each host.
-    #[arg(long, default_value_t = 10)]
-    pub pool: u32,
+    /// Which failure to replay.
+    #[arg(long, value_enum, default_value = "incident")]
+    pub scenario: ScenarioKind,
+    /// Simulated hosts in the fleet [default: 5; poison: 6].
+    #[arg(long)]
+    pub hosts: Option<usize>,
+    /// DB pool size of each host [default: 10; poison: 8].
+    #[arg(long)]
+    pub pool: Option<u32>,
     /// Service time of one Val request (a pool connection is held this long).
     #[arg(long, default_value = "5ms", value_parser = humantime::parse_duration)]
     pub service_time: Duration,
-    /// Distinct Vals.
-    #[arg(long, default_value_t = 500)]
-    pub vals: u32,
+    /// Distinct Vals [default: 500; poison: 200 other Vals].
+    #[arg(long)]
+    pub vals: Option<u32>,
     /// Zipf exponent of Val popularity.
     #[arg(long, default_value_t = 1.0)]
     pub zipf: f64,
-    /// Offered load, requests per second (open loop).
-    #[arg(long, default_value_t = 300)]
-    pub rate: u32,
+    /// Offered load, requests per second (open loop) [default: 300; poison: 200].
+    #[arg(long)]
+    pub rate: Option<u32>,
     /// How long each run sends requests.
     #[arg(long, default_value = "26s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
@@ -62,9 +90,21 @@ pub struct ReplayArgs {
     /// Seed of the request sequence (both runs send the same requests).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// A short setting for CI: 3 hosts, 150 req/s, 16 s per run.
+    /// A short setting for CI: 3 hosts, 150 req/s, 16 s per run (poison: a 5 s flurry).
     #[arg(long)]
     pub quick: bool,
+    /// Poison: the method of the poison's requests.
+    #[arg(long, value_enum, default_value = "both")]
+    pub method: PoisonMethod,
+    /// Poison: how long the flurry of edits lasts.
+    #[arg(long, default_value = "12s", value_parser = humantime::parse_duration)]
+    pub flurry: Duration,
+    /// Poison: parallel requests per burst.
+    #[arg(long, default_value_t = 4)]
+    pub burst: u32,
+    /// Poison: time between bursts.
+    #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub burst_every: Duration,
     /// Measure an external router at this address instead of Ringward and the
     /// baseline. Its hosts must be the simhosts this starts on
     /// `--host-base-port`, `+1`, ... (named host-0, host-1, ...).
@@ -105,13 +145,13 @@ impl Scenario {
     /// The scenario `args` describe.
     pub fn from_args(args: &ReplayArgs) -> anyhow::Result<Self> {
         let mut s = Scenario {
-            hosts: args.hosts,
-            pool: args.pool,
+            hosts: args.hosts.unwrap_or(5),
+            pool: args.pool.unwrap_or(10),
             service_time: args.service_time,
             plan: LoadPlan {
-                rate: args.rate,
+                rate: args.rate.unwrap_or(300),
                 duration: args.duration,
-                vals: args.vals,
+                vals: args.vals.unwrap_or(500),
                 zipf: args.zipf,
                 seed: args.seed,
                 drain: Duration::from_secs(2),
@@ -121,9 +161,9 @@ impl Scenario {
             host_base_port: args.host_base_port,
         };
         if args.quick {
-            s.hosts = 3;
-            s.plan.rate = 150;
-            s.plan.vals = 200;
+            s.hosts = args.hosts.unwrap_or(3);
+            s.plan.rate = args.rate.unwrap_or(150);
+            s.plan.vals = args.vals.unwrap_or(200);
             s.plan.duration = Duration::from_secs(16);
             s.fault_at = Duration::from_secs(3);
             s.clear_at = Duration::from_secs(6);
@@ -355,6 +395,9 @@ async fn host_state(admin: SocketAddr, name: &str) -> Option<String> {
 /// `ringward replay`: runs the scenario through Ringward and the baseline (or
 /// an external router), writes `report.json` and `chart.svg`, prints a summary.
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    if args.scenario == ScenarioKind::Poison {
+        return run_poison_report(&args).await;
+    }
     let scenario = Scenario::from_args(&args)?;
     let targets: Vec<Target> = match args.router {
         Some(addr) => vec![Target::External {
@@ -400,6 +443,53 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         report_path.display(),
         chart_path.display()
     );
+    Ok(())
+}
+
+/// `ringward replay --scenario poison`: each method through Ringward with the guard on and
+/// off; writes `poison-report.json`, prints a summary.
+async fn run_poison_report(args: &ReplayArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.router.is_none(),
+        "--router: the poison scenario compares Ringward with and without its guard only"
+    );
+    let scenario = poison::PoisonScenario::from_args(args)?;
+    let methods = match args.method {
+        PoisonMethod::Get => vec![http::Method::GET],
+        PoisonMethod::Post => vec![http::Method::POST],
+        PoisonMethod::Both => vec![http::Method::GET, http::Method::POST],
+    };
+    let mut runs = Vec::new();
+    for method in methods {
+        for guard in [true, false] {
+            let label = if guard {
+                "with the guard"
+            } else {
+                "without the guard"
+            };
+            eprintln!(
+                "replay poison: {method} edits, Ringward {label}, {:?} of flurry ...",
+                scenario.flurry
+            );
+            runs.push(poison::run_poison(&scenario, method.clone(), guard).await?);
+        }
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let json = serde_json::json!({
+        "scenario": {
+            "hosts": scenario.hosts, "pool": scenario.pool,
+            "service_time_ms": scenario.service_time.as_millis() as u64,
+            "flurry_ms": scenario.flurry.as_millis() as u64,
+            "burst": scenario.burst,
+            "burst_every_ms": scenario.burst_every.as_millis() as u64,
+        },
+        "runs": runs,
+    });
+    let path = args.out.join("poison-report.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&json)?)?;
+    print!("{}", poison::summary(&runs));
+    println!("report: {}", path.display());
     Ok(())
 }
 
