@@ -1097,3 +1097,110 @@ fn a_popular_fast_val_is_not_implicated_when_the_whole_host_stalls() {
     }
     assert_eq!(implicated, [], "{implicated:#?}");
 }
+
+// --- The early warning: a Val stuck on a host that has not failed yet ------------------
+
+impl Sim {
+    /// The owner's per-tick early warning on `host` (a host still serving).
+    fn watch(&mut self, host: Host) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.guard.watch(host, self.now, &mut out);
+        self.log.extend(out.iter().cloned());
+        out
+    }
+}
+
+#[test]
+fn a_val_stuck_on_a_serving_host_is_kept_there_before_the_host_fails() {
+    let mut sim = three_busy_hosts(GuardConfig::default());
+    // The flurry's first burst: 4 requests stuck on host a, 150 ms in.
+    sim.burst("a", POISON, 4);
+    sim.run(ms(50));
+    assert_eq!(sim.watch("a"), [], "not stuck yet at 50 ms");
+    sim.run(ms(100));
+    let out = sim.watch("a");
+    let t = only(&out);
+    assert_eq!(
+        (t.val, t.from, t.to, t.reason),
+        (
+            POISON,
+            ValState::Normal,
+            ValState::Suspect,
+            ValReason::Stuck
+        )
+    );
+    let e = t.evidence.expect("evidence");
+    assert_eq!((e.host, e.stuck, e.in_flight), ("a", 4, 4));
+    assert!(e.share >= 0.5, "{e:?}");
+    assert_eq!(t.until, Some(sim.now + secs(60)));
+    // Watching again changes nothing; it is not an implication.
+    assert_eq!(sim.watch("a"), []);
+    assert!(sim.guard.info(POISON).unwrap().implications.is_empty());
+    // The host then fails: the suspect is quarantined (dominant), its evidence host a.
+    sim.run(ms(350));
+    let out = sim.fail("a");
+    let t = only(&out);
+    assert_eq!(
+        (t.from, t.to, t.reason),
+        (
+            ValState::Suspect,
+            ValState::Quarantined,
+            ValReason::Dominant
+        )
+    );
+    assert_eq!(t.evidence.unwrap().host, "a");
+}
+
+#[test]
+fn the_early_warning_never_counts_as_an_implication() {
+    let mut sim = three_busy_hosts(GuardConfig::default());
+    // Stuck requests dominate host a, then host b, but neither host fails.
+    sim.burst("a", POISON, 4);
+    sim.run(ms(200));
+    assert_eq!(only(&sim.watch("a")).reason, ValReason::Stuck);
+    sim.drop_stuck("a", POISON);
+    sim.burst("b", POISON, 4);
+    sim.run(ms(200));
+    assert_eq!(sim.watch("b"), [], "already a suspect");
+    assert_eq!(
+        sim.guard.state_of(POISON),
+        ValState::Suspect,
+        "not quarantined"
+    );
+    sim.drop_stuck("b", POISON);
+    // The suspicion ends with the window, and the record goes.
+    let until = sim.guard.next_deadline().expect("a deadline");
+    let out = sim.timeout_at(until, &[]);
+    assert_eq!(
+        (only(&out).from, only(&out).to),
+        (ValState::Suspect, ValState::Normal)
+    );
+    assert_eq!(infos_len(&sim), 0);
+}
+
+#[test]
+fn the_early_warning_spares_popular_and_slow_vals() {
+    // A popular Val in a whole-host stall: its share is its traffic share.
+    for split in [(0.6, 0.3), (0.9, 0.08)] {
+        let mut sim = Sim::new(GuardConfig::default(), &["a"]);
+        popular_traffic(&mut sim, "a", split, ms(10), ms(10));
+        sim.run(secs(30));
+        sim.stall("a");
+        for _ in 0..20 {
+            sim.run(ms(50));
+            assert_eq!(sim.watch("a"), [], "split {split:?}");
+        }
+    }
+    // A slow Val on a busy host: its seconds-old requests are its normal.
+    let mut sim = slow_val_host(GuardConfig::default());
+    for _ in 0..40 {
+        sim.run(ms(100));
+        assert_eq!(sim.watch("a"), [], "at {:?}", sim.now - sim.t0);
+    }
+    // And a host with only young requests in flight flags nobody.
+    let mut sim = three_busy_hosts(GuardConfig::default());
+    for _ in 0..20 {
+        sim.run(ms(50));
+        assert_eq!(sim.watch("a"), []);
+    }
+}
