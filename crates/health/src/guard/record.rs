@@ -92,6 +92,21 @@ pub struct Implication<H> {
     pub oldest: Duration,
 }
 
+impl<H> Implication<H> {
+    /// The evidence of `share` against its Val on `host` at `at`.
+    pub(crate) fn of<V>(host: H, at: Instant, share: &super::ValShare<V>) -> Self {
+        Implication {
+            host,
+            at,
+            share: share.share,
+            baseline_share: share.baseline_share,
+            in_flight: share.in_flight,
+            stuck: share.stuck,
+            oldest: share.oldest,
+        }
+    }
+}
+
 /// A Val's change of state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValTransition<H, V> {

@@ -172,15 +172,7 @@ where
                 from: ValState::Normal,
                 to: ValState::Suspect,
                 reason: ValReason::Stuck,
-                evidence: Some(Implication {
-                    host,
-                    at: now,
-                    share: f.share,
-                    baseline_share: f.baseline_share,
-                    in_flight: f.in_flight,
-                    stuck: f.stuck,
-                    oldest: f.oldest,
-                }),
+                evidence: Some(Implication::of(host, now, &f)),
                 until: rec.until,
             });
         }
@@ -197,15 +189,7 @@ where
         };
         let findings = trace.findings(&self.config);
         for f in findings {
-            let evidence = Implication {
-                host,
-                at: now,
-                share: f.share,
-                baseline_share: f.baseline_share,
-                in_flight: f.in_flight,
-                stuck: f.stuck,
-                oldest: f.oldest,
-            };
+            let evidence = Implication::of(host, now, &f);
             let auto_quarantined = self.auto_quarantined();
             let config = &self.config;
             let rec = self.vals.entry(f.val).or_insert_with(|| Record::new(now));
