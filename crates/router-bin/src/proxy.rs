@@ -101,10 +101,8 @@ pub async fn handle(
     }
     let hash = KeyHash::of(key.as_bytes());
     let verdict = shared.vals.load().get(hash.0);
-    if let Some(v @ Verdict::Quarantined { .. }) = verdict {
-        shared.metrics.guard.refused.fetch_add(1, Ordering::Relaxed);
-        let retry_after = v.retry_after(shared.now(), config.guard.quarantine);
-        return ctx.fail(ProxyError::Quarantined { retry_after }, None);
+    if let Some(Verdict::Quarantined { .. }) = verdict {
+        return ctx.fail(quarantined(&shared, &config, hash), None);
     }
     // A suspect stays on the host its walk gives: nothing carries it to another.
     let pinned = verdict == Some(Verdict::Suspect);
@@ -230,14 +228,7 @@ pub async fn handle(
                     outcome: health::Outcome::GatewayFailure(failure),
                 });
                 drop(permit);
-                let retry = if pinned {
-                    shared
-                        .metrics
-                        .guard
-                        .withheld
-                        .fetch_add(1, Ordering::Relaxed);
-                    false
-                } else if error.nothing_sent() {
+                let retry = if error.nothing_sent() {
                     // Nothing reached the host: any method may go to the next preference,
                     // as long as the body can still be sent.
                     replayable
@@ -251,6 +242,15 @@ pub async fn handle(
                 } else {
                     false
                 };
+                if retry && pinned {
+                    // A suspect goes to no other host.
+                    shared
+                        .metrics
+                        .guard
+                        .withheld
+                        .fetch_add(1, Ordering::Relaxed);
+                    return ctx.fail(error, Some(host));
+                }
                 if retry && shared.budget.load().try_withdraw() {
                     shared
                         .metrics
@@ -283,16 +283,8 @@ pub async fn handle(
             Exchange::Quarantined => {
                 // Its host was ejected and the guard blames this Val: answer now rather
                 // than wait for the timeout, and never carry it to another host.
-                shared.metrics.guard.refused.fetch_add(1, Ordering::Relaxed);
                 drop(permit);
-                let retry_after = shared
-                    .vals
-                    .load()
-                    .get(hash.0)
-                    .map_or(config.guard.quarantine, |v| {
-                        v.retry_after(shared.now(), config.guard.quarantine)
-                    });
-                return ctx.fail(ProxyError::Quarantined { retry_after }, Some(host));
+                return ctx.fail(quarantined(&shared, &config, hash), Some(host));
             }
             Exchange::Rescued => {
                 shared
@@ -413,6 +405,18 @@ impl Ctx<'_> {
         );
         Response::from_parts(parts, body::boxed(body))
     }
+}
+
+/// The answer to a request of a quarantined Val (counted): Retry-After is the time left.
+fn quarantined(shared: &Shared, config: &Config, hash: KeyHash) -> ProxyError {
+    shared.metrics.guard.refused.fetch_add(1, Ordering::Relaxed);
+    let otherwise = config.guard.quarantine;
+    let retry_after = shared
+        .vals
+        .load()
+        .get(hash.0)
+        .map_or(otherwise, |v| v.retry_after(shared.now(), otherwise));
+    ProxyError::Quarantined { retry_after }
 }
 
 /// How one attempt ended.
