@@ -24,12 +24,12 @@ bench:
 	$(CARGO) bench -p ringward-benches
 
 demo:
-	$(CARGO) run --release -p router-bin --bin ringward -- demo
+	$(CARGO) run --release -p ringward-bin --bin ringward -- demo
 
 replay:
-	$(CARGO) run --release -p router-bin --bin ringward -- replay
+	$(CARGO) run --release -p ringward-bin --bin ringward -- replay
 
 replay-poison:
-	$(CARGO) run --release -p router-bin --bin ringward -- replay --scenario poison
+	$(CARGO) run --release -p ringward-bin --bin ringward -- replay --scenario poison
 
 ci: lint test doc

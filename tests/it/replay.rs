@@ -1,7 +1,7 @@
 //! `ringward replay`, short: the incident replayed through Ringward with its
 //! defaults, and through the post-mortem's baseline, on real simhosts.
 
-use ringward::replay::{Scenario, Target, run_scenario};
+use ringward_lab::replay::{Scenario, Target, run_scenario};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_replayed_incident_ends_in_a_second_behind_ringward_and_not_behind_the_baseline() {
@@ -12,7 +12,7 @@ async fn the_replayed_incident_ends_in_a_second_behind_ringward_and_not_behind_t
     let baseline = run_scenario(&scenario, Target::Baseline)
         .await
         .expect("baseline run");
-    let summary = ringward::replay::summary(&[ringward.clone(), baseline.clone()]);
+    let summary = ringward_lab::replay::summary(&[ringward.clone(), baseline.clone()]);
     eprintln!("{summary}");
 
     let ejected = ringward
@@ -62,7 +62,7 @@ async fn the_replayed_incident_ends_in_a_second_behind_ringward_and_not_behind_t
 /// to show the scenario bites.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_val_reaches_one_host_and_every_other_val_is_served() {
-    use ringward::replay::poison::{PoisonScenario, run_poison, summary};
+    use ringward_lab::replay::poison::{PoisonScenario, run_poison, summary};
     let scenario = PoisonScenario::short();
     let mut runs = Vec::new();
     for method in [http::Method::GET, http::Method::POST] {

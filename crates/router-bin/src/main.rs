@@ -1,18 +1,21 @@
-//! The `ringward` binary: parses the command line and runs the chosen subcommand.
+//! The `ringward` binary: parses the command line and runs the chosen subcommand. The
+//! router itself is the `ringward` library; `demo` and `replay` are `ringward-lab`'s.
 #![forbid(unsafe_code)]
+
+mod cli;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use ringward::cli::{Cli, Command};
+use cli::{Cli, Command};
 use ringward::{Config, Router};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Command::Check { config } = &cli.command {
-        let code = ringward::cli::check(config, &mut std::io::stdout().lock());
+        let code = cli::check(config, &mut std::io::stdout().lock());
         std::process::exit(code);
     }
-    ringward::logging::init(cli.log_format);
+    ringward::logging::init(cli.log_format.into());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -20,8 +23,10 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Run { config } => run(config).await,
-            Command::Demo(args) => ringward::demo::run(args).await,
-            Command::Replay(args) => ringward::replay::run(args).await,
+            #[cfg(feature = "lab")]
+            Command::Demo(args) => ringward_lab::demo::run(args).await,
+            #[cfg(feature = "lab")]
+            Command::Replay(args) => ringward_lab::replay::run(args).await,
             Command::Check { .. } => Ok(()),
         }
     })

@@ -9,7 +9,7 @@
 //! Before timing, it counts heap allocations per request on each path (the whole process:
 //! client, proxy and host). Ringward minus the bare proxy is what the router's own code adds.
 //!
-//! `cargo bench -p router-bin --bench proxy -- --measurement-time 2 --warm-up-time 1`
+//! `cargo bench -p ringward --bench proxy -- --measurement-time 2 --warm-up-time 1`
 
 // criterion_group! generates an undocumented pub fn.
 #![allow(missing_docs)]

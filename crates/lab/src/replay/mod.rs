@@ -29,10 +29,10 @@ use anyhow::Context as _;
 use simhost::{SimConfig, SimHost};
 use tokio::time::Instant;
 
-use crate::{Config, Router};
 use load::{LoadPlan, Sample};
 pub use report::{RunReport, Second};
 use report::{Timeline, Watched};
+use ringward::{Config, Router};
 
 /// Which failure a replay plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

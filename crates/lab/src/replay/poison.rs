@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::fetch;
 use super::load::{self, Ending, LoadPlan, Sample};
-use crate::{Config, Router};
+use ringward::{Config, Router};
 
 /// The poison Val's key.
 pub const POISON: &str = "poison-val";

@@ -14,7 +14,7 @@ use simhost::{SimConfig, SimHost};
 use tokio::time::Instant;
 
 use crate::replay::fetch::{self, Fetched};
-use crate::{Config, Router};
+use ringward::{Config, Router};
 
 /// The header the demo's router names the chosen host in.
 const UPSTREAM_HEADER: &str = "x-ringward-host";

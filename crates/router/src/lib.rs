@@ -31,7 +31,6 @@
 pub mod admin;
 pub mod body;
 pub mod body_limit;
-pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
@@ -56,9 +55,6 @@ pub mod shared;
 pub mod stall;
 pub mod status_page;
 pub mod vals;
-
-pub mod demo;
-pub mod replay;
 
 pub use clock::{Clock, TokioClock};
 pub use config::{Config, ConfigError, ConfigErrors};
