@@ -20,7 +20,7 @@ pub enum RingError {
         name: String,
     },
     /// More hosts than the table's 16-bit host ids can address.
-    #[error("{count} hosts is more than the ring supports ({max})", max = crate::ring::MAX_HOSTS)]
+    #[error("{count} hosts is more than the ring supports ({max})", max = crate::host::MAX_HOSTS)]
     TooManyHosts {
         /// How many hosts were given.
         count: usize,

@@ -34,3 +34,6 @@ impl HostSpec {
         }
     }
 }
+
+/// The most hosts one ring holds: host ids are stored in 16 bits.
+pub const MAX_HOSTS: usize = u16::MAX as usize;

@@ -70,9 +70,9 @@ pub use bounded::{BoundedLoads, DEGRADED_CAP_SCALE};
 pub use error::RingError;
 pub use explain::{Explain, WalkStep};
 pub use hash::{KeyHash, RING_SEED, RING_VERSION};
-pub use host::{HostId, HostSpec};
+pub use host::{HostId, HostSpec, MAX_HOSTS};
 pub use inflight::{InFlight, InFlightCounters, InFlightGuard, NoLoads, OwnedInFlightGuard};
-pub use ring::{MAX_HOSTS, Ring};
+pub use ring::Ring;
 pub use snapshot::{SharedSnapshot, Snapshot};
 pub use walk::Candidates;
 

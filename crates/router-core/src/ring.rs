@@ -16,11 +16,7 @@
 
 use crate::error::RingError;
 use crate::hash::{host_seed, mix, stream};
-use crate::host::{HostId, HostSpec};
-use crate::walk::Candidates;
-
-/// The most hosts one ring holds: host ids are stored in 16 bits.
-pub const MAX_HOSTS: usize = u16::MAX as usize;
+use crate::host::{HostId, HostSpec, MAX_HOSTS};
 
 /// Table slots: 2^20 slots of 2 bytes is 2 MiB. Fixed, whatever the host
 /// count: a table size that followed the host count would reshuffle slots
@@ -125,14 +121,6 @@ impl Ring {
             .iter()
             .enumerate()
             .map(|(i, h)| (HostId(i as u32), h))
-    }
-
-    /// The key's hosts in preference order: distinct, eventually every host.
-    ///
-    /// Allocation-free; the first item is the key's own host.
-    #[inline]
-    pub fn candidates(&self, hash: crate::KeyHash) -> Candidates<'_> {
-        Candidates::new(self, hash.0)
     }
 
     /// The key's own host (the first candidate): the cheapest lookup.

@@ -4,6 +4,16 @@ use crate::hash::{mix, stream};
 use crate::host::HostId;
 use crate::ring::Ring;
 
+impl Ring {
+    /// The key's hosts in preference order: distinct, eventually every host.
+    ///
+    /// Allocation-free; the first item is the key's own host.
+    #[inline]
+    pub fn candidates(&self, hash: crate::KeyHash) -> Candidates<'_> {
+        Candidates::new(self, hash.0)
+    }
+}
+
 /// Hosts remembered inline to keep the probe phase distinct.
 const SEEN: usize = 8;
 /// Rehash probes tried before the fallback scan.

@@ -28,36 +28,22 @@
 //! `router.reload(new_config)` applies a new config; `router.shutdown().await` drains.
 #![forbid(unsafe_code)]
 
+// The modules follow the path of a request (docs/architecture.md): the connection, the
+// request through the proxy, the control loop that decides where requests may go, and the
+// admin listener that shows it.
 pub mod admin;
-pub mod body;
-pub mod body_limit;
-pub mod client;
 pub mod clock;
 pub mod config;
-pub mod conn_cap;
+pub mod conn;
+pub mod control;
 pub mod error;
-pub mod fleet;
-pub mod framing;
-pub mod head_guard;
-pub mod headers;
-pub mod health_task;
-pub mod inflight;
-pub mod key;
 pub mod logging;
 pub mod metrics;
-pub mod probe;
 pub mod proxy;
-pub mod reload;
-pub mod retry;
 pub mod router;
-pub mod server;
-pub mod shared;
-pub mod stall;
-pub mod status_page;
-pub mod vals;
 
 pub use clock::{Clock, TokioClock};
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use error::{ProxyError, StartError};
-pub use key::KeySource;
+pub use proxy::key::KeySource;
 pub use router::Router;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use health::guard::ValReason;
 use http::StatusCode;
 
-use crate::conn_cap::ConnStats;
+use crate::conn::cap::ConnStats;
 
 /// Upper bounds of the latency histogram buckets, in seconds.
 const BUCKETS: [f64; 13] = [

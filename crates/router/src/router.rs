@@ -12,20 +12,22 @@ use hyper::service::service_fn;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::clock::{Clock, TokioClock};
 use crate::config::{Config, ConfigErrors};
-use crate::conn_cap::ConnCap;
+use crate::conn::cap::ConnCap;
+use crate::conn::server;
+use crate::control::fleet::{Fleet, HostKeys};
+use crate::control::inflight::GlobalLoad;
+use crate::control::probe;
+use crate::control::shared::Shared;
+use crate::control::task::{EVENT_QUEUE, HealthTask};
 use crate::error::StartError;
-use crate::fleet::{Fleet, HostKeys, Published};
-use crate::headers::ForwardingCache;
-use crate::health_task::{Control, EVENT_QUEUE, HealthTask, admissions};
-use crate::inflight::GlobalLoad;
 use crate::metrics::Metrics;
-use crate::retry::RetryBudget;
-use crate::shared::Shared;
-use crate::{admin, client, probe, proxy, server};
+use crate::proxy::client;
+use crate::proxy::headers::ForwardingCache;
+use crate::{admin, proxy};
 
 /// A running router.
 pub struct Router {
@@ -180,7 +182,7 @@ impl Router {
                 cap: None,
             },
         ));
-        info!(%listen_addr, %admin_addr, hosts = shared.fleet.load().hosts.len(), "ringward started");
+        info!(%listen_addr, %admin_addr, hosts = shared.fleet().hosts.len(), "ringward started");
         Ok(Router {
             shared,
             listen_addr,
@@ -210,7 +212,7 @@ impl Router {
     /// # Errors
     /// The new config cannot be applied; the old one keeps serving.
     pub fn reload(&self, config: Config) -> Result<(), ConfigErrors> {
-        apply(&self.shared, config)
+        crate::control::reload::apply(&self.shared, config)
     }
 
     /// Watches `path` (modification time, every `reload.poll_interval`, when `reload.watch`)
@@ -218,7 +220,7 @@ impl Router {
     pub fn watch_config(&self, path: PathBuf) {
         let shared = Arc::clone(&self.shared);
         let shutdown = self.shutdown.subscribe();
-        let handle = tokio::spawn(crate::reload::watch(shared, path, shutdown));
+        let handle = tokio::spawn(crate::control::reload::watch(shared, path, shutdown));
         // Detached on purpose: it ends when shutdown flips.
         drop(handle);
     }
@@ -237,88 +239,6 @@ impl Router {
         }
         info!("ringward stopped");
     }
-}
-
-/// Applies `config` to a running router.
-pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigErrors> {
-    let old = shared.config.load_full();
-    if config.listen.addr != old.listen.addr || config.admin.addr != old.admin.addr {
-        warn!("listen.addr / admin.addr changes apply only after a restart");
-    }
-    if config.listen.header_read_timeout != old.listen.header_read_timeout
-        || config.listen.http2_keep_alive_interval != old.listen.http2_keep_alive_interval
-        || config.listen.shutdown_grace != old.listen.shutdown_grace
-        || config.listen.max_header_bytes != old.listen.max_header_bytes
-    {
-        warn!("[listen] timeout and header-size changes apply only after a restart");
-    }
-    if config.limits.max_connections != old.limits.max_connections {
-        warn!("limits.max_connections changes apply only after a restart");
-    }
-    let hosts_changed = config.hosts != old.hosts
-        || config.limits.per_host_in_flight != old.limits.per_host_in_flight;
-    if hosts_changed {
-        let fleet = Arc::new(
-            Fleet::build(
-                &config.hosts,
-                config.limits.per_host_in_flight,
-                &shared.keys,
-                &shared.metrics,
-                shared.now(),
-            )?
-            .inherit_loads(&shared.fleet.load(), config.limits.per_host_in_flight),
-        );
-        {
-            let _lock = shared.publish_lock();
-            // Publish the new ring at once, carrying over the admission of surviving hosts;
-            // the health task then adopts the fleet and refines it.
-            let view = shared.view.load();
-            let admission = admissions(&fleet, &view.snapshot);
-            let generation = shared.published.load().snapshot.generation() + 1;
-            shared.fleet.store(Arc::clone(&fleet));
-            shared.published.store(Arc::new(Published {
-                snapshot: router_core::Snapshot::new(
-                    Arc::clone(&fleet.ring),
-                    admission,
-                    generation,
-                ),
-                fleet,
-            }));
-            shared.generation.send_replace(generation);
-        }
-        let _ = shared.control.send(Control::FleetChanged);
-    }
-    if config.upstream.connect_timeout != old.upstream.connect_timeout
-        || config.upstream.pool_idle_timeout != old.upstream.pool_idle_timeout
-        || config.upstream.pool_max_idle_per_host != old.upstream.pool_max_idle_per_host
-    {
-        shared
-            .client
-            .store(Arc::new(client::build(&config.upstream)));
-    }
-    if config.retry.budget_ratio != old.retry.budget_ratio
-        || config.retry.budget_min != old.retry.budget_min
-    {
-        shared.budget.store(Arc::new(RetryBudget::new(
-            config.retry.budget_ratio,
-            config.retry.budget_min,
-        )));
-    }
-    shared.global.set_cap(config.limits.global_in_flight);
-    let _ = shared
-        .control
-        .send(Control::Config(config.health.passive.clone()));
-    let _ = shared
-        .control
-        .send(Control::GuardConfig(config.guard.clone()));
-    shared.config.store(Arc::new(config));
-    shared
-        .metrics
-        .counters
-        .reloads
-        .fetch_add(1, Ordering::Relaxed);
-    info!(hosts_changed, "config reloaded");
-    Ok(())
 }
 
 /// Waits for a server task, re-raising its panic.

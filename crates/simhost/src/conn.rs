@@ -6,7 +6,6 @@ use std::convert::Infallible;
 use std::io;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use hyper::server::conn::http1;
@@ -14,28 +13,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 use crate::handler;
-use crate::host::Shared;
-
-/// A handler's way to ask its connection task to reset the connection.
-#[derive(Debug, Default)]
-pub(crate) struct ResetSignal {
-    fired: AtomicBool,
-    notify: Notify,
-}
-
-impl ResetSignal {
-    pub(crate) fn fire(&self) {
-        self.fired.store(true, Ordering::SeqCst);
-        self.notify.notify_one();
-    }
-
-    async fn fired(&self) {
-        self.notify.notified().await;
-    }
-}
+use crate::reset::ResetSignal;
+use crate::shared::Shared;
 
 /// The TCP stream, which turns its close into a reset once the signal has fired.
 struct ResetOnDrop {
@@ -45,7 +26,7 @@ struct ResetOnDrop {
 
 impl Drop for ResetOnDrop {
     fn drop(&mut self) {
-        if self.signal.fired.load(Ordering::SeqCst) {
+        if self.signal.has_fired() {
             // Zero linger never blocks; failing to set it only softens the reset to a FIN.
             let _ = self.stream.set_zero_linger();
         }

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::SimError;
+use crate::poison::PoisonFault;
 use crate::pool::Pool;
 
 /// The faults in force. All off by default; they combine freely.
@@ -35,39 +36,6 @@ pub struct Faults {
     pub health_shallow: bool,
     /// Requests for one Val deadlock the pool once enough of them are in flight at once.
     pub poison: Option<PoisonFault>,
-}
-
-/// The `poison` fault: a flurry of parallel requests for one Val deadlocks the DB pool.
-///
-/// Once `concurrency` requests for `val` are in flight on the host at once (queued for or
-/// holding a connection, the arriving one included), each of them and every later one for
-/// that Val holds its connection forever and is never answered, until released.
-/// JSON: `{"val": "alice-hello", "concurrency": 2}`, `concurrency` optional.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PoisonFault {
-    /// The Val key, as [`val_key`](crate::val_key) reads it from a request.
-    pub val: String,
-    /// How many of its requests in flight at once trigger the deadlock (at least 1).
-    #[serde(default = "PoisonFault::default_concurrency")]
-    pub concurrency: u32,
-}
-
-impl PoisonFault {
-    /// The `concurrency` when none is given: two parallel edits are enough.
-    pub const DEFAULT_CONCURRENCY: u32 = 2;
-
-    /// Poisons `val` with the default concurrency.
-    pub fn new(val: impl Into<String>) -> PoisonFault {
-        PoisonFault {
-            val: val.into(),
-            concurrency: PoisonFault::DEFAULT_CONCURRENCY,
-        }
-    }
-
-    fn default_concurrency() -> u32 {
-        PoisonFault::DEFAULT_CONCURRENCY
-    }
 }
 
 /// A partial fault set, merged into the current one: absent fields are left as they are.

@@ -11,11 +11,11 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::body::SimBody;
-use crate::conn::ResetSignal;
 use crate::fault::FaultPatch;
-use crate::host::Shared;
 use crate::pool::{Acquired, PoisonTicket};
 use crate::report::{HealthStatus, ORCA_HEADER, health_body, orca_text};
+use crate::reset::ResetSignal;
+use crate::shared::Shared;
 use crate::stats::{AbandonGuard, Counters, HungGuard};
 
 /// The most a control request body may carry.

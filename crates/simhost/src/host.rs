@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::HeaderValue;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle, JoinSet};
@@ -18,53 +18,12 @@ use crate::conn;
 use crate::fault::FaultControl;
 use crate::pool::{Pool, PoolFigures};
 use crate::report::HealthStatus;
+use crate::shared::{Shared, ShutdownSignal};
 use crate::stats::{Counters, SimStats};
 
 /// How long shutdown lets connections drain before aborting them. Handlers and stalled
 /// bodies end as soon as shutdown starts, so this bound is only a backstop.
 const DRAIN_BOUND: Duration = Duration::from_secs(5);
-
-/// Everything the connection tasks share.
-pub(crate) struct Shared {
-    pub(crate) config: SimConfig,
-    pub(crate) name_header: Option<HeaderValue>,
-    pub(crate) pool: Arc<Pool>,
-    pub(crate) faults: FaultControl,
-    pub(crate) counters: Counters,
-    rng: Mutex<StdRng>,
-    pub(crate) shutdown: ShutdownSignal,
-    /// Test hook: the next request panics its connection task.
-    #[cfg(test)]
-    pub(crate) panic_next: std::sync::atomic::AtomicBool,
-}
-
-impl Shared {
-    /// A uniform draw in `[0, 1)` for the error rate.
-    pub(crate) fn draw(&self) -> f64 {
-        self.rng.lock().unwrap_or_else(|e| e.into_inner()).random()
-    }
-
-    pub(crate) fn service_time(&self) -> Duration {
-        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        self.config.service_time.sample(&mut *rng)
-    }
-
-    pub(crate) fn stats(&self) -> SimStats {
-        self.counters.snapshot(self.pool.figures())
-    }
-}
-
-/// Completes once shutdown has begun (or the host handle is gone).
-#[derive(Clone, Debug)]
-pub(crate) struct ShutdownSignal(watch::Receiver<bool>);
-
-impl ShutdownSignal {
-    pub(crate) async fn wait(&self) {
-        let mut rx = self.0.clone();
-        // An error means the sender (the `SimHost`) is gone: that is a shutdown too.
-        let _ = rx.wait_for(|down| *down).await;
-    }
-}
 
 /// A running simulated host.
 pub struct SimHost {

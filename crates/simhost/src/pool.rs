@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use crate::fault::PoisonFault;
+use crate::poison::PoisonFault;
 
 /// The pool's figures at one instant (contract 1's `db_pool`, plus the stuck counts).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

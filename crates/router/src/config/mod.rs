@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::key::KeySource;
+use crate::proxy::key::KeySource;
 use reader::{Errors, Section};
 
 /// One problem in a config file: the key path and the rule it breaks.
@@ -676,7 +676,7 @@ fn read_route(root: &mut Section<'_>, errors: &mut Errors) -> RouteConfig {
                 );
                 HeaderName::from_static(defaults::UPSTREAM_HEADER)
             }
-            Ok(h) if crate::headers::is_hop_by_hop(&h) => {
+            Ok(h) if crate::proxy::headers::is_hop_by_hop(&h) => {
                 errors.push(
                     s.path_of("upstream_header"),
                     "must not be a hop-by-hop header",

@@ -8,9 +8,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::body::ProxyBody;
 use crate::config::UpstreamConfig;
 use crate::error::ProxyError;
+use crate::proxy::body::ProxyBody;
 
 /// The client type used for proxying and probing.
 pub type UpstreamClient = Client<HttpConnector, ProxyBody>;

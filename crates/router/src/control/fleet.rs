@@ -12,7 +12,7 @@ use http::uri::Authority;
 use router_core::{Admission, HostId, HostSpec, Ring, Snapshot};
 
 use crate::config::{ConfigErrors, HostConfig};
-use crate::inflight::Loads;
+use crate::control::inflight::Loads;
 use crate::metrics::{HostMetrics, Metrics};
 
 /// A host's key in the health state machine: stable for a name across reloads (HostIds are not).

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use http::Request;
-//! use ringward::body_limit::declared_over;
+//! use ringward::proxy::body_limit::declared_over;
 //!
 //! let req = Request::post("/v/a/run").header("content-length", "2048").body(()).unwrap();
 //! assert!(declared_over(&req, 1024));
@@ -25,7 +25,7 @@ use http::header::CONTENT_LENGTH;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::body::BoxError;
+use crate::proxy::body::BoxError;
 
 /// A request body passed the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

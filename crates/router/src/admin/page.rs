@@ -9,9 +9,9 @@ use std::time::Instant;
 use health::guard::ValState;
 use router_core::{Admission, HostId};
 
-use crate::fleet::Fleet;
-use crate::health_task::HealthView;
-use crate::shared::Shared;
+use crate::control::fleet::Fleet;
+use crate::control::shared::Shared;
+use crate::control::view::HealthView;
 
 /// Renders the status page.
 pub fn render(shared: &Shared) -> String {

@@ -16,11 +16,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::body::ProxyBody;
 use crate::config::ListenConfig;
-use crate::conn_cap::ConnCap;
-use crate::head_guard::HeadGuard;
-use crate::stall::WriteStallIo;
+use crate::conn::cap::ConnCap;
+use crate::conn::head_guard::HeadGuard;
+use crate::conn::stall::WriteStallIo;
+use crate::proxy::body::ProxyBody;
 
 /// A connection builder with the listener's timeouts.
 pub fn builder(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {

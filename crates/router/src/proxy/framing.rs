@@ -13,8 +13,8 @@ use std::time::Duration;
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{Request, Response, Version};
 
-use crate::body::{self, BoxError, ProxyBody};
 use crate::error::ProxyError;
+use crate::proxy::body::{self, BoxError, ProxyBody};
 
 /// Why a request's framing was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +126,7 @@ pub fn client_body_fault(err: &BoxError) -> ProxyError {
 
 /// Too large, stalled, or otherwise broken.
 fn body_fault(inner: &BoxError) -> ProxyError {
-    if let Some(too_large) = inner.downcast_ref::<crate::body_limit::BodyTooLarge>() {
+    if let Some(too_large) = inner.downcast_ref::<crate::proxy::body_limit::BodyTooLarge>() {
         return ProxyError::BodyTooLarge {
             limit: too_large.limit,
         };

@@ -11,12 +11,12 @@ use http::{Request, Uri};
 use http_body_util::{BodyExt, Limited};
 use tokio::sync::watch;
 
-use crate::body;
-use crate::client::UpstreamClient;
 use crate::config::UpstreamConfig;
-use crate::fleet::HostKey;
-use crate::health_task::HealthEvent;
-use crate::shared::Shared;
+use crate::control::fleet::HostKey;
+use crate::control::messages::HealthEvent;
+use crate::control::shared::Shared;
+use crate::proxy::body;
+use crate::proxy::client::UpstreamClient;
 
 /// Largest health body read.
 const MAX_BODY: usize = 64 * 1024;
@@ -28,7 +28,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let config = shared.config.load_full();
         let active = &config.health.active;
-        let fleet = Arc::clone(&shared.fleet.load());
+        let fleet = shared.fleet();
         for host in &fleet.hosts {
             let task = probe_one(
                 client.clone(),
@@ -64,7 +64,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
 fn probe_client(upstream: &UpstreamConfig) -> UpstreamClient {
     let mut config = upstream.clone();
     config.pool_max_idle_per_host = 1;
-    crate::client::build(&config)
+    crate::proxy::client::build(&config)
 }
 
 /// One probe: `GET path` at `addr`, bounded by `timeout`.

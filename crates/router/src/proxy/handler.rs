@@ -21,18 +21,18 @@ use router_core::{Admission, HostId, InFlight, KeyHash, SkipReason};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::body::{self, BoxError, ProxyBody, TimedBody};
-use crate::client::classify;
 use crate::config::Config;
+use crate::control::fleet::{FleetHost, HostKey, Published};
+use crate::control::inflight::{GlobalPermit, HostPermit, Loads};
+use crate::control::messages::HealthEvent;
+use crate::control::shared::Shared;
+use crate::control::vals::Verdict;
 use crate::error::ProxyError;
-use crate::fleet::{FleetHost, HostKey, Published};
-use crate::headers::{Forwarding, ForwardingCache, strip_hop_by_hop, upstream_headers};
-use crate::health_task::HealthEvent;
-use crate::inflight::{GlobalPermit, HostPermit, Loads};
-use crate::key::extract_key_from;
-use crate::retry::is_idempotent;
-use crate::shared::Shared;
-use crate::vals::Verdict;
+use crate::proxy::body::{self, BoxError, ProxyBody, TimedBody};
+use crate::proxy::client::classify;
+use crate::proxy::headers::{Forwarding, ForwardingCache, strip_hop_by_hop, upstream_headers};
+use crate::proxy::key::extract_key_from;
+use crate::proxy::retry::is_idempotent;
 
 /// Most hosts one request may try (connect failures, a reset retry, rescues).
 const MAX_ATTEMPTS: usize = 8;
@@ -51,8 +51,8 @@ pub async fn handle(
     conn: Arc<ForwardingCache>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
-    if let Err(e) = crate::framing::check(&req) {
-        let resp = crate::framing::reject(&e, req.version());
+    if let Err(e) = crate::proxy::framing::check(&req) {
+        let resp = crate::proxy::framing::reject(&e, req.version());
         shared
             .metrics
             .unrouted
@@ -62,7 +62,7 @@ pub async fn handle(
     let config = shared.config.load_full();
     let limit = config.limits.max_request_body;
     // Read before the request is split (the key then borrows from its parts).
-    let too_large = crate::body_limit::declared_over(&req, limit);
+    let too_large = crate::proxy::body_limit::declared_over(&req, limit);
     // Split first: the key borrows from the request's head for the whole exchange.
     let (parts, body) = req.into_parts();
     let Some(key) = extract_key_from(&config.route.key, &parts.uri, &parts.headers) else {
@@ -129,18 +129,18 @@ pub async fn handle(
         // Marked, so a broken or stalled upload is told apart from a failing host.
         body::boxed(
             TimedBody::<_, ()>::new(
-                crate::body_limit::LimitedBody::new(body, limit),
+                crate::proxy::body_limit::LimitedBody::new(body, limit),
                 config.upstream.body_idle_timeout,
                 deadline,
                 None,
             )
-            .map_err(|e| -> BoxError { Box::new(crate::framing::ClientBodyError(e)) }),
+            .map_err(|e| -> BoxError { Box::new(crate::proxy::framing::ClientBodyError(e)) }),
         )
     });
     let buffered: Option<Bytes> = match streamed.take_if(|_| small) {
         Some(upload) => match upload.collect().await {
             Ok(whole) => Some(whole.to_bytes()),
-            Err(e) => return ctx.fail(crate::framing::client_body_fault(&e), None),
+            Err(e) => return ctx.fail(crate::proxy::framing::client_body_fault(&e), None),
         },
         None => None,
     };
@@ -216,7 +216,7 @@ pub async fn handle(
                 return ctx.respond(resp, &published, id, (permit, global), deadline);
             }
             Exchange::Failed(err) => {
-                if let Some(error) = crate::framing::client_fault(&err) {
+                if let Some(error) = crate::proxy::framing::client_fault(&err) {
                     // The client's body broke: not the host's failure, nothing to retry.
                     return ctx.fail(error, Some(host));
                 }
@@ -609,7 +609,7 @@ mod tests {
 
     use super::*;
     use crate::config::HostConfig;
-    use crate::fleet::{Fleet, HostKeys};
+    use crate::control::fleet::{Fleet, HostKeys};
     use crate::metrics::Metrics;
 
     fn fleet(n: usize) -> Arc<Fleet> {

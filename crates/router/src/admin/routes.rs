@@ -15,11 +15,12 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
-use crate::body::{self, ProxyBody};
-use crate::fleet::{Fleet, HostKey, Published};
-use crate::health_task::{Control, HealthView, OperatorReply, ValCommand};
+use crate::control::fleet::{Fleet, HostKey, Published};
+use crate::control::messages::{Control, OperatorReply, ValCommand};
+use crate::control::shared::Shared;
+use crate::control::view::HealthView;
 use crate::metrics::{Family, escape};
-use crate::shared::Shared;
+use crate::proxy::body::{self, ProxyBody};
 
 /// Handles one admin request.
 pub async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Response<ProxyBody> {
@@ -32,7 +33,7 @@ pub async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Response<ProxyBo
         (Method::GET, "/admin/route") => route(&shared, req.uri().query()),
         (Method::GET, "/metrics") => metrics(&shared),
         (Method::GET, "") => {
-            let mut resp = text(StatusCode::OK, crate::status_page::render(&shared));
+            let mut resp = text(StatusCode::OK, crate::admin::page::render(&shared));
             resp.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
@@ -578,7 +579,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::fleet::Fleet;
+    use crate::control::fleet::Fleet;
     use crate::metrics::lint_exposition;
 
     fn hosts(names: &[&str]) -> Vec<(String, SocketAddr)> {
@@ -602,8 +603,7 @@ mod tests {
     fn pool_health(shared: &Shared) -> HealthView {
         let now = shared.now();
         let hosts = shared
-            .fleet
-            .load()
+            .fleet()
             .hosts
             .iter()
             .map(|h| HostHealth {

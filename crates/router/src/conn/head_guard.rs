@@ -15,7 +15,7 @@
 //! pass-through for the rest of the connection.
 //!
 //! ```
-//! use ringward::head_guard::HeadGuard;
+//! use ringward::conn::head_guard::HeadGuard;
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

@@ -5,25 +5,27 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use router_core::{Admission, Snapshot};
 use tokio::sync::{mpsc, watch};
 
-use crate::client::UpstreamClient;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::fleet::{Fleet, HostKeys, Published};
-use crate::health_task::{Control, HealthEvent, HealthView};
-use crate::inflight::GlobalLoad;
+use crate::control::fleet::{Fleet, HostKeys, Published};
+use crate::control::inflight::GlobalLoad;
+use crate::control::messages::{Control, HealthEvent};
+use crate::control::vals::ValSet;
+use crate::control::view::HealthView;
 use crate::metrics::Metrics;
-use crate::retry::RetryBudget;
-use crate::vals::ValSet;
+use crate::proxy::client::UpstreamClient;
+use crate::proxy::retry::RetryBudget;
 
 /// Everything the router's tasks share. Read paths are lock-free (`ArcSwap`, atomics).
 pub struct Shared {
     /// The current config.
     pub config: ArcSwap<Config>,
-    /// The current ring generation (reload replaces it; the health task adopts it).
-    pub fleet: ArcSwap<Fleet>,
-    /// What the request path routes by.
+    /// What the request path routes by: the routing snapshot and the ring generation (fleet)
+    /// it indexes, the one source of truth for both. Published only by
+    /// [`Shared::publish_routing`].
     pub published: ArcSwap<Published>,
     /// The latest health state, for admin and metrics.
     pub view: ArcSwap<HealthView>,
@@ -70,8 +72,7 @@ impl Shared {
         let now = clock.now();
         let budget = RetryBudget::new(config.retry.budget_ratio, config.retry.budget_min);
         Shared {
-            published: ArcSwap::from_pointee(Published::open(Arc::clone(&fleet), 0)),
-            fleet: ArcSwap::new(fleet),
+            published: ArcSwap::from_pointee(Published::open(fleet, 0)),
             config: ArcSwap::from_pointee(config),
             view: ArcSwap::from_pointee(HealthView::empty(now)),
             vals: ArcSwap::from_pointee(ValSet::default()),
@@ -109,9 +110,32 @@ impl Shared {
         self.shutting_down.load(Ordering::Relaxed)
     }
 
-    /// Held while publishing a snapshot (never across an await).
-    pub fn publish_lock(&self) -> MutexGuard<'_, ()> {
-        self.publish.lock().unwrap_or_else(|e| e.into_inner())
+    /// The ring generation requests are routed by now.
+    pub fn fleet(&self) -> Arc<Fleet> {
+        Arc::clone(&self.published.load().fleet)
+    }
+
+    /// The one way a routing snapshot is published (by a reload, and by the health task).
+    /// Under a lock (never held across an await), `next` sees what is published now and
+    /// returns the fleet and admissions to publish, or `None` for no change; the new snapshot
+    /// gets the next generation, and the generation watch wakes the requests in flight (to be
+    /// rescued, or answered, if their host is now out). Returns whether it published.
+    pub fn publish_routing(
+        &self,
+        next: impl FnOnce(&Published) -> Option<(Arc<Fleet>, Vec<Admission>)>,
+    ) -> bool {
+        let _lock: MutexGuard<'_, ()> = self.publish.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.published.load();
+        let Some((fleet, admission)) = next(&current) else {
+            return false;
+        };
+        let generation = current.snapshot.generation() + 1;
+        self.published.store(Arc::new(Published {
+            snapshot: Snapshot::new(Arc::clone(&fleet.ring), admission, generation),
+            fleet,
+        }));
+        self.generation.send_replace(generation);
+        true
     }
 }
 
@@ -134,7 +158,7 @@ impl Shared {
         let fleet = Fleet::build(&config.hosts, 16, &keys, &metrics, clock.now()).expect("fleet");
         let (events, events_rx) = mpsc::channel(64);
         let (control, control_rx) = mpsc::unbounded_channel();
-        let client = crate::client::build(&config.upstream);
+        let client = crate::proxy::client::build(&config.upstream);
         let shared = Arc::new(Shared::new(
             config,
             Arc::new(fleet),

@@ -9,7 +9,7 @@
 //! It also owns the cascade guard (`health::guard::Guard`): every tick it samples which Vals
 //! each host has in flight, every answered request feeds the guard's baseline, and when a
 //! host fails the guard names the Val that explains it. Suspects and quarantined Vals are
-//! published to the request path ([`crate::vals::ValSet`]) before the snapshot that ejects
+//! published to the request path ([`crate::control::vals::ValSet`]) before the snapshot that ejects
 //! the host, so requests woken by the ejection already see the verdict.
 
 use std::sync::Arc;
@@ -17,97 +17,23 @@ use std::time::{Duration, Instant};
 
 use health::guard::{Guard, GuardConfig, ValInfo, ValState, ValTransition};
 use health::{
-    Health, HealthConfig, HealthReport, HealthSnapshot, HostHealth, OperatorCommand, Outcome,
-    ProbeResult, Routing, StateKind, Transition,
+    Health, HealthConfig, HealthSnapshot, HostHealth, Outcome, Routing, StateKind, Transition,
 };
-use router_core::{Admission, SkipReason, Snapshot};
-use tokio::sync::{mpsc, oneshot};
+use router_core::{Admission, SkipReason};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::fleet::{Fleet, HostKey, Published};
-use crate::shared::Shared;
-use crate::vals::ValSet;
+use crate::control::fleet::{Fleet, HostKey};
+use crate::control::messages::{Control, HealthEvent, OperatorReply, ValCommand};
+use crate::control::shared::Shared;
+use crate::control::vals::ValSet;
+use crate::control::view::HealthView;
 
 /// How often in-flight ages are read and timers checked even when nothing else happens.
 pub const TICK: Duration = Duration::from_millis(50);
 
 /// Capacity of the request path's event queue.
 pub const EVENT_QUEUE: usize = 8192;
-
-/// An observation from the request path or the prober.
-#[derive(Debug)]
-pub enum HealthEvent {
-    /// A proxied request's outcome.
-    Outcome {
-        /// The host.
-        host: HostKey,
-        /// The request's Val (its key hash).
-        val: u64,
-        /// What happened.
-        outcome: Outcome,
-    },
-    /// An in-band (ORCA) report.
-    Report {
-        /// The host.
-        host: HostKey,
-        /// What it said.
-        report: HealthReport,
-    },
-    /// An active probe's result.
-    Probe {
-        /// The host.
-        host: HostKey,
-        /// What the probe saw.
-        result: ProbeResult,
-    },
-}
-
-/// What an operator command did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OperatorReply {
-    /// Applied; the host's state now.
-    Done(StateKind),
-    /// No host by that name.
-    UnknownHost,
-}
-
-/// An operator's command on a Val.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValCommand {
-    /// Quarantine it until released.
-    Quarantine,
-    /// End its quarantine or suspicion now.
-    Release,
-}
-
-/// Rare messages that must not be dropped.
-#[derive(Debug)]
-pub enum Control {
-    /// An operator command from the admin API.
-    Operator {
-        /// Host name.
-        host: String,
-        /// Drain, eject or restore.
-        command: OperatorCommand,
-        /// Where the result goes.
-        reply: oneshot::Sender<OperatorReply>,
-    },
-    /// An operator command on a Val from the admin API.
-    Val {
-        /// The Val's key.
-        key: String,
-        /// Quarantine or release.
-        command: ValCommand,
-        /// Where its state after the command goes.
-        reply: oneshot::Sender<ValState>,
-    },
-    /// New passive-health settings from a reload.
-    Config(HealthConfig),
-    /// New cascade-guard settings from a reload.
-    GuardConfig(GuardConfig),
-    /// The fleet changed (reload): re-read it now.
-    FleetChanged,
-}
 
 /// The health task's state.
 pub struct HealthTask {
@@ -132,7 +58,7 @@ pub struct HealthTask {
 impl HealthTask {
     /// A task over the shared state's current fleet.
     pub fn new(shared: Arc<Shared>, config: HealthConfig, guard: GuardConfig) -> Self {
-        let fleet = Arc::clone(&shared.published.load().fleet);
+        let fleet = shared.fleet();
         let mut health = Health::new(config.clone());
         health.set_hosts(fleet.hosts.iter().map(|h| h.key), shared.now());
         let mut guard = Guard::new(guard);
@@ -287,11 +213,17 @@ impl HealthTask {
 
     /// Adopts the shared fleet if a reload replaced it; host state of surviving names is kept.
     fn sync_fleet(&mut self) -> bool {
-        let current = Arc::clone(&self.shared.fleet.load());
-        if Arc::ptr_eq(&current, &self.fleet) {
+        let current = self.shared.fleet();
+        self.adopt(current)
+    }
+
+    /// Takes `fleet` as the current ring generation if it is a new one (a reload published
+    /// it); host and guard state of surviving names is kept.
+    fn adopt(&mut self, fleet: Arc<Fleet>) -> bool {
+        if Arc::ptr_eq(&fleet, &self.fleet) {
             return false;
         }
-        self.fleet = current;
+        self.fleet = fleet;
         let now = self.now();
         self.health
             .set_hosts(self.fleet.hosts.iter().map(|h| h.key), now);
@@ -387,33 +319,21 @@ impl HealthTask {
         }
         self.last_view = Some(now);
         let snapshot = self.health.snapshot(now);
-        if changed {
-            let _lock = self.shared.publish_lock();
-            // A reload may have swapped the fleet since the last look; never publish an old one.
-            let fleet = Arc::clone(&self.shared.fleet.load());
-            if !Arc::ptr_eq(&fleet, &self.fleet) {
-                self.fleet = Arc::clone(&fleet);
-                self.health
-                    .set_hosts(self.fleet.hosts.iter().map(|h| h.key), now);
-            }
-            let current = self.shared.published.load();
-            let admission = admissions(&self.fleet, &snapshot);
-            let same = Arc::ptr_eq(&current.fleet, &self.fleet)
-                && (0..admission.len()).all(|i| {
+        let published = changed && {
+            let shared = Arc::clone(&self.shared);
+            shared.publish_routing(|current| {
+                // A reload may have published a new fleet since the last look: adopt it,
+                // never publish an old one over it.
+                self.adopt(Arc::clone(&current.fleet));
+                let admission = admissions(&self.fleet, &snapshot);
+                let same = (0..admission.len()).all(|i| {
                     current.snapshot.admission(router_core::HostId(i as u32)) == admission[i]
                 });
-            if !same {
-                let generation = current.snapshot.generation() + 1;
-                self.shared.published.store(Arc::new(Published {
-                    snapshot: Snapshot::new(Arc::clone(&self.fleet.ring), admission, generation),
-                    fleet: Arc::clone(&self.fleet),
-                }));
-                self.shared.generation.send_replace(generation);
-            } else if vals_changed {
-                // No host changed, but requests in flight must see the Vals' new verdicts.
-                self.shared.generation.send_modify(|_| {});
-            }
-        } else if vals_changed {
+                (!same).then(|| (Arc::clone(&self.fleet), admission))
+            })
+        };
+        if vals_changed && !published {
+            // No host changed, but requests in flight must see the Vals' new verdicts.
             self.shared.generation.send_modify(|_| {});
         }
         self.shared.view.store(Arc::new(HealthView {
@@ -499,36 +419,6 @@ fn secs(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
 
-/// The latest health state, for the admin API and metrics.
-#[derive(Debug)]
-pub struct HealthView {
-    /// The state machine's snapshot.
-    pub snapshot: HealthSnapshot<HostKey>,
-    /// The cascade guard's records: suspects, quarantines, recent offenders (newest first).
-    pub vals: Arc<Vec<ValInfo<HostKey, u64>>>,
-    /// When it was taken.
-    pub at: Instant,
-}
-
-impl HealthView {
-    /// An empty view (before the health task first runs).
-    pub fn empty(at: Instant) -> Self {
-        HealthView {
-            snapshot: HealthSnapshot {
-                hosts: Vec::new(),
-                panic: None,
-            },
-            vals: Arc::default(),
-            at,
-        }
-    }
-
-    /// The health of host `key`, if known.
-    pub fn host(&self, key: HostKey) -> Option<&HostHealth<HostKey>> {
-        self.snapshot.hosts.iter().find(|h| h.host == key)
-    }
-}
-
 /// Admission of each fleet host (by HostId index) from the health snapshot.
 pub fn admissions(fleet: &Fleet, snapshot: &HealthSnapshot<HostKey>) -> Vec<Admission> {
     fleet
@@ -578,6 +468,8 @@ mod tests {
     use health::{GatewayFailure, OperatorCommand, Outcome};
     use router_core::{Admission, HostId, SkipReason};
 
+    use tokio::sync::oneshot;
+
     use super::*;
 
     /// Shared state over `n` hosts (no sockets: the client connects lazily), plus the task.
@@ -618,8 +510,8 @@ mod tests {
         let (shared, task, events, control) = setup(3);
         let mut generation = shared.generation.subscribe();
         tokio::spawn(task.run(events, control));
-        let key = shared.fleet.load().hosts[0].key;
-        let name = shared.fleet.load().hosts[0].name.clone();
+        let key = shared.fleet().hosts[0].key;
+        let name = shared.fleet().hosts[0].name.clone();
         for _ in 0..5 {
             shared.send_event(HealthEvent::Outcome {
                 host: key,
@@ -681,7 +573,7 @@ mod tests {
     async fn old_in_flight_requests_eject_a_hung_host() {
         let (shared, task, events, control) = setup(3);
         let mut generation = shared.generation.subscribe();
-        let fleet = Arc::clone(&shared.fleet.load());
+        let fleet = Arc::clone(&shared.fleet());
         let now = shared.now();
         // Two requests start on h0 and never finish.
         let _a = fleet.loads.try_acquire(HostId(0), now).expect("permit");

@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use ringward::conn_cap::{ConnCap, ConnStats};
+//! use ringward::conn::cap::{ConnCap, ConnStats};
 //!
 //! let stats = Arc::new(ConnStats::default());
 //! let cap = ConnCap::new(1, Arc::clone(&stats));

@@ -1,0 +1,84 @@
+//! What the request path, the prober, the admin API and reloads tell the health task: outcomes
+//! and reports (bounded, never awaited on the request path), and rare control messages
+//! (operator commands, reloads) that must not be dropped.
+
+use health::guard::{GuardConfig, ValState};
+use health::{HealthConfig, HealthReport, OperatorCommand, Outcome, ProbeResult, StateKind};
+use tokio::sync::oneshot;
+
+use crate::control::fleet::HostKey;
+
+/// An observation from the request path or the prober.
+#[derive(Debug)]
+pub enum HealthEvent {
+    /// A proxied request's outcome.
+    Outcome {
+        /// The host.
+        host: HostKey,
+        /// The request's Val (its key hash).
+        val: u64,
+        /// What happened.
+        outcome: Outcome,
+    },
+    /// An in-band (ORCA) report.
+    Report {
+        /// The host.
+        host: HostKey,
+        /// What it said.
+        report: HealthReport,
+    },
+    /// An active probe's result.
+    Probe {
+        /// The host.
+        host: HostKey,
+        /// What the probe saw.
+        result: ProbeResult,
+    },
+}
+
+/// What an operator command did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorReply {
+    /// Applied; the host's state now.
+    Done(StateKind),
+    /// No host by that name.
+    UnknownHost,
+}
+
+/// An operator's command on a Val.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValCommand {
+    /// Quarantine it until released.
+    Quarantine,
+    /// End its quarantine or suspicion now.
+    Release,
+}
+
+/// Rare messages that must not be dropped.
+#[derive(Debug)]
+pub enum Control {
+    /// An operator command from the admin API.
+    Operator {
+        /// Host name.
+        host: String,
+        /// Drain, eject or restore.
+        command: OperatorCommand,
+        /// Where the result goes.
+        reply: oneshot::Sender<OperatorReply>,
+    },
+    /// An operator command on a Val from the admin API.
+    Val {
+        /// The Val's key.
+        key: String,
+        /// Quarantine or release.
+        command: ValCommand,
+        /// Where its state after the command goes.
+        reply: oneshot::Sender<ValState>,
+    },
+    /// New passive-health settings from a reload.
+    Config(HealthConfig),
+    /// New cascade-guard settings from a reload.
+    GuardConfig(GuardConfig),
+    /// The fleet changed (reload): re-read it now.
+    FleetChanged,
+}
