@@ -1,7 +1,7 @@
 # Ringward: the everyday commands. `make ci` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: all fmt fmt-check lint test doc bench demo replay replay-poison ci
+.PHONY: all fmt fmt-check lint cycles test doc package bench demo replay replay-poison ci
 
 all: test
 
@@ -11,8 +11,18 @@ fmt:
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-lint: fmt-check
+lint: fmt-check cycles
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# No crate's modules may form a cycle (each file a module; see the script's header).
+cycles:
+	python3 scripts/module-cycles.py crates/*/src
+
+# Every publishable crate packages and builds from its own tarball (path dependencies
+# resolved from the other packages, as they would be from crates.io).
+PACKAGES = -p ringward-core -p ringward-health -p ringward-simhost -p ringward -p ringward-lab -p ringward-bin
+package:
+	$(CARGO) package $(PACKAGES) --allow-dirty
 
 test:
 	$(CARGO) test --workspace
@@ -32,4 +42,4 @@ replay:
 replay-poison:
 	$(CARGO) run --release -p ringward-bin --bin ringward -- replay --scenario poison
 
-ci: lint test doc
+ci: lint test doc package

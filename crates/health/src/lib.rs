@@ -1,4 +1,9 @@
-//! Ringward's health state machine: for each host, may the router send it traffic, and why.
+//! Ringward's health state machine: for each host, may the router send it traffic, and why;
+//! and the cascade guard ([`guard`]): which Val made a host fail.
+//!
+//! A *Val* is a user function (the name comes from Val Town, whose post-mortem Ringward
+//! answers): every request names one by its key, and Ringward sends all requests for one Val
+//! to the same worker host, so they find a warm worker.
 //!
 //! Pure and sans-IO: no tokio, no clock reads, no sleeping. Every input carries `now`, and
 //! the owner asks [`Health::next_deadline`] when to call [`Health::handle_timeout`]. The
@@ -15,7 +20,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use health::{Health, HealthConfig, Reason, StateKind, parse_orca_header};
+//! use ringward_health::{Health, HealthConfig, Reason, StateKind, parse_orca_header};
 //!
 //! # #[allow(clippy::disallowed_methods)] // a doc example needs an origin
 //! let t0 = Instant::now();
@@ -26,7 +31,7 @@
 //! let header = b"TEXT named_metrics.db_pool_max=10, named_metrics.db_pool_in_use=10, \
 //!     named_metrics.db_pool_waiting=7, named_metrics.db_pool_oldest_checkout_ms=5000";
 //! let pool = parse_orca_header(header).unwrap();
-//! let report = health::HealthReport { status: None, pool };
+//! let report = ringward_health::HealthReport { status: None, pool };
 //! assert_eq!(health.record_report("a", &report, t0), None, "one report is not proof");
 //! let ejected = health.record_report("a", &report, t0 + Duration::from_millis(500)).unwrap();
 //! assert_eq!((ejected.to, ejected.reason), (StateKind::Ejected, Reason::PoolExhausted));

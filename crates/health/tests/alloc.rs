@@ -6,7 +6,7 @@
 use std::alloc::System;
 use std::time::{Duration, Instant};
 
-use health::{GatewayFailure, Health, HealthConfig, Outcome};
+use ringward_health::{GatewayFailure, Health, HealthConfig, Outcome};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]

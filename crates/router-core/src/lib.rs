@@ -1,5 +1,9 @@
 //! Ringward's routing core: the consistent-hash ring, bounded loads, explain
-//! and the lock-free routing snapshot.
+//! and the lock-free routing snapshot: which host a Val's key goes to.
+//!
+//! A *Val* is a user function (the name comes from Val Town, whose post-mortem Ringward
+//! answers): every request names one by its key, and Ringward sends all requests for one Val
+//! to the same worker host, so they find a warm worker.
 //!
 //! Pure and sans-IO: no clock, no sockets, no tokio. The inputs are a host set
 //! ([`HostSpec`]: name and weight), each host's [`Admission`] (decided by the
@@ -22,7 +26,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use router_core::{
+//! use ringward_core::{
 //!     Admission, BoundedLoads, HostSpec, InFlightCounters, KeyHash, Ring, SkipReason, Snapshot,
 //! };
 //!
@@ -49,7 +53,7 @@
 //! // Publish for lock-free readers.
 //! let shared = snapshot.into_shared();
 //! assert_eq!(shared.load().generation(), 1);
-//! # Ok::<(), router_core::RingError>(())
+//! # Ok::<(), ringward_core::RingError>(())
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

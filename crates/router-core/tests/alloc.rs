@@ -3,7 +3,7 @@
 use std::alloc::System;
 use std::sync::Arc;
 
-use router_core::{
+use ringward_core::{
     Admission, BoundedLoads, HostId, HostSpec, InFlightCounters, KeyHash, Ring, SkipReason,
     Snapshot,
 };

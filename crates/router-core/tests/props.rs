@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use router_core::{
+use ringward_core::{
     Admission, BoundedLoads, HostId, HostSpec, KeyHash, NoLoads, Ring, SkipReason, Snapshot,
 };
 
@@ -157,7 +157,7 @@ struct Drawn {
     hard: Option<u32>,
 }
 
-impl router_core::InFlight for Drawn {
+impl ringward_core::InFlight for Drawn {
     fn in_flight(&self, host: HostId) -> u32 {
         self.per_host[host.index()]
     }

@@ -1,5 +1,9 @@
 //! Ringward: a consistent-hash HTTP router with health-aware ejection.
 //!
+//! A *Val* is a user function (the name comes from Val Town, whose post-mortem Ringward
+//! answers): every request names one by its key, and Ringward sends all requests for one Val
+//! to the same worker host, so they find a warm worker.
+//!
 //! Every request carries a Val key; all requests for one Val go to the same host, and a Val
 //! moves away from a host as soon as its health says it is sick (above all, a database pool
 //! that is exhausted or holds stuck connections), and comes back when it recovers.

@@ -2,6 +2,10 @@
 //! pool and runtime fault injection. Ringward's tests, `ringward demo` and the benchmarks
 //! run against it.
 //!
+//! A *Val* is a user function (the name comes from Val Town, whose post-mortem Ringward
+//! answers): every request names one by its key, and Ringward sends all requests for one Val
+//! to the same worker host, so they find a warm worker.
+//!
 //! Every Val request (any path but `/healthz` and `/_sim/*`) takes a connection from a pool
 //! of `pool_size` for a service time, then answers 200 naming the host and the Val key.
 //! `/healthz` reports the pool per contract 1, and every Val response carries the same
@@ -11,7 +15,7 @@
 //! [`SimHost::faults`] or `POST /_sim/fault`; see `docs/simhost.md`.
 //!
 //! ```
-//! use simhost::{HealthStatus, SimConfig, SimHost};
+//! use ringward_simhost::{HealthStatus, SimConfig, SimHost};
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let host = SimHost::start("127.0.0.1:0".parse().unwrap(), SimConfig::named("host-a"))

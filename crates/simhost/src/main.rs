@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use simhost::{FaultPatch, ServiceTime, SimConfig, SimHost};
+use ringward_simhost::{FaultPatch, ServiceTime, SimConfig, SimHost};
 
 /// A simulated Val host: real HTTP, a modelled DB pool, fault injection at `/_sim/*`.
 #[derive(Debug, Parser)]

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use simhost::{ServiceTime, SimConfig, SimHost};
+use ringward_simhost::{ServiceTime, SimConfig, SimHost};
 use support::{BOUND, eventually, get, get_req, head, post, send, stays_pending};
 
 fn ms(n: u64) -> Duration {
@@ -172,7 +172,7 @@ async fn partial_deadlock_shows_in_the_load_report_and_as_stuck_slots() {
     // Full of stuck connections with nobody waiting still fails.
     host.faults().deadlock(4);
     eventually(BOUND, "all slots stuck", || {
-        host.health_status() == simhost::HealthStatus::Fail
+        host.health_status() == ringward_simhost::HealthStatus::Fail
     })
     .await;
     assert_eq!(get(addr, "/healthz").await.status, 503);
@@ -406,7 +406,7 @@ async fn control_api_merges_reads_releases_and_clears() {
     let cleared = post(addr, "/_sim/clear", "").await.json();
     assert_eq!(
         cleared,
-        serde_json::to_value(simhost::Faults::default()).unwrap()
+        serde_json::to_value(ringward_simhost::Faults::default()).unwrap()
     );
 
     let stats = get(addr, "/_sim/stats").await.json();
@@ -607,7 +607,7 @@ async fn poison_two_in_flight_deadlock_exhaust_the_host_and_release_recovers_it(
         ),
         (3.into(), 1.into())
     );
-    assert_eq!(host.health_status(), simhost::HealthStatus::Fail);
+    assert_eq!(host.health_status(), ringward_simhost::HealthStatus::Fail);
     stays_pending(ms(100), "the third poisoned request", &mut r3).await;
     assert!(!waiter.is_finished());
     assert_eq!(host.stats().poison_triggered, 1, "triggered once");

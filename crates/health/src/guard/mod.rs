@@ -29,7 +29,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use health::guard::{Guard, GuardConfig, ValState};
+//! use ringward_health::guard::{Guard, GuardConfig, ValState};
 //!
 //! # #[allow(clippy::disallowed_methods)] // a doc example needs an origin
 //! let t0 = Instant::now();

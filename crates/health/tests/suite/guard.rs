@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use health::guard::{Guard, GuardConfig, ValReason, ValState, ValTransition};
+use ringward_health::guard::{Guard, GuardConfig, ValReason, ValState, ValTransition};
 
 use super::sim::origin;
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use health::{
+use ringward_health::{
     GatewayFailure, HealthConfig, HealthReport, HostState, Outcome, PoolReport, ProbeResult,
     Reason, ReportStatus, StateKind,
 };

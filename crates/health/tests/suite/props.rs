@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use health::{
+use proptest::prelude::*;
+use ringward_health::{
     GatewayFailure, HealthConfig, HealthReport, OperatorCommand, Outcome, PanicPolicy, ProbeResult,
     Reason, Routing, StateKind,
 };
-use proptest::prelude::*;
 
 use super::sim::{Sim, pool};
 

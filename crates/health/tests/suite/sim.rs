@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use health::{
+use ringward_health::{
     Health, HealthConfig, HealthReport, HostHealth, OperatorCommand, Outcome, PoolReport,
     ProbeResult, StateKind, Transition,
 };

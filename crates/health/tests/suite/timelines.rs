@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use health::{
+use ringward_health::{
     GatewayFailure, HealthConfig, HealthReport, HostState, OperatorCommand, Outcome, PanicPolicy,
     ProbeResult, Reason, ReportStatus, Routing, StateKind,
 };

@@ -1,4 +1,4 @@
-//! Hot reload: applying a new config to a running router ([`apply`]), on SIGHUP and on a
+//! Hot reload: applying a new config to a running router (`apply`), on SIGHUP and on a
 //! change of the config file's modification time. A config that does not validate is refused
 //! with every error logged; the running one keeps serving.
 
