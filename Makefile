@@ -20,7 +20,7 @@ cycles:
 
 # Every publishable crate packages and builds from its own tarball (path dependencies
 # resolved from the other packages, as they would be from crates.io).
-PACKAGES = -p ringward-core -p ringward-health -p ringward-simhost -p ringward -p ringward-lab -p ringward-bin
+PACKAGES = -p ringward-core -p ringward-health -p ringward-simhost -p ringward-embed -p ringward -p ringward-lab -p ringward-bin
 package:
 	$(CARGO) package $(PACKAGES) --allow-dirty
 

@@ -82,7 +82,7 @@ impl Fleet {
             .collect()
     }
 
-    /// The `[[hosts]]` tables of a ringward config (contract 2), weight 1 each.
+    /// The `[[hosts]]` tables of a ringward config (docs/contracts.md: the command line and config), weight 1 each.
     pub fn hosts_toml(&self) -> String {
         self.hosts
             .iter()

@@ -22,7 +22,7 @@ pub enum PanicPolicy {
 /// post-mortem incident ejects the host within 1 s with no tuning.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthConfig {
-    /// A checkout older than this is a stuck slot (contract 1). Default 10 s.
+    /// A checkout older than this is a stuck slot (docs/contracts.md: the host health report). Default 10 s.
     pub stuck_after: Duration,
     /// A full pool with waiters must stay so across reports for this long, with a checkout
     /// held at least this long, before it ejects. Default 500 ms.

@@ -1,4 +1,4 @@
-//! Pool verdicts (contract 1) and the persistence that separates a stuck pool from a busy one.
+//! Pool verdicts (docs/contracts.md: the host health report) and the persistence that separates a stuck pool from a busy one.
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ pub enum PoolVerdict {
 }
 
 impl PoolVerdict {
-    /// Judges one report against `stuck_after` (contract 1's default verdicts).
+    /// Judges one report against `stuck_after` (the default verdicts of docs/contracts.md).
     pub fn judge(report: &PoolReport, stuck_after: Duration) -> PoolVerdict {
         if report.max == 0 {
             return PoolVerdict::Ok;

@@ -56,7 +56,7 @@ fn count_malformed(counter: &mut u64) {
     MALFORMED.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Parses a probe body (contract 1 JSON). Unknown fields are ignored; an empty body is
+/// Parses a probe body (the JSON of docs/contracts.md: the host health report). Unknown fields are ignored; an empty body is
 /// an empty report.
 ///
 /// # Errors

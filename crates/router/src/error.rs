@@ -1,7 +1,7 @@
 //! Errors of the router: why a request could not be proxied, and why the router could not start.
 //!
 //! [`ProxyError::status`] is the single place that maps a failure to 400/502/503/504
-//! (DESIGN contract 3); [`ProxyError::response`] renders the short JSON body.
+//! (docs/contracts.md: status codes and the admin API); [`ProxyError::response`] renders the short JSON body.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //!
 //! Every Val request (any path but `/healthz` and `/_sim/*`) takes a connection from a pool
 //! of `pool_size` for a service time, then answers 200 naming the host and the Val key.
-//! `/healthz` reports the pool per contract 1, and every Val response carries the same
+//! `/healthz` reports the pool per docs/contracts.md (the host health report), and every Val response carries the same
 //! figures in the ORCA `endpoint-load-metrics` header. The figures come from the pool
 //! itself, so a fault like `deadlock` shows up the way the incident did: `in_use` at
 //! `max`, `waiting` rising, `oldest_checkout_ms` growing. Faults are set through

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::poison::PoisonFault;
 
-/// The pool's figures at one instant (contract 1's `db_pool`, plus the stuck counts).
+/// The pool's figures at one instant (the `db_pool` of docs/contracts.md, plus the stuck counts).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolFigures {
     /// Capacity.

@@ -1,4 +1,4 @@
-//! What the host says about itself: the `/healthz` body (contract 1) and the ORCA
+//! What the host says about itself: the `/healthz` body (docs/contracts.md: the host health report) and the ORCA
 //! `endpoint-load-metrics` TEXT header, both computed from the pool's true figures.
 
 use std::fmt;

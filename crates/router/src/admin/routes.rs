@@ -1,4 +1,4 @@
-//! The admin listener (DESIGN contract 3): `/healthz`, `/readyz`, `/admin/hosts`,
+//! The admin listener (docs/contracts.md: status codes and the admin API): `/healthz`, `/readyz`, `/admin/hosts`,
 //! `/admin/route?key=`, `POST /admin/hosts/{name}/drain|eject|restore` (bearer token,
 //! compared in constant time), `/metrics` and `/`, a status page; and the cascade guard's
 //! `/admin/vals`, `/admin/vals/{key}`, `POST /admin/vals/{key}/quarantine|release`.
@@ -372,7 +372,7 @@ pub fn val_json(shared: &Shared, key: &str) -> Value {
     }
 }
 
-/// One Val's JSON: contract 4's fields (`key`, `state`, `reason`, `since_ms`, `hosts`), the
+/// One Val's JSON: the fields of docs/contracts.md (`key`, `state`, `reason`, `since_ms`, `hosts`), the
 /// time left (`until_ms`, null when only an operator ends it), and the evidence per host.
 fn val_info_json(
     v: &ValInfo<HostKey, u64>,

@@ -7,7 +7,7 @@
 //! chunk sizes and trailers) to the next head, so it checks every request on a keep-alive
 //! connection. It holds back only the line it is reading, and decides before hyper can see
 //! the blank line that completes a head. A head with both headers never reaches hyper: when
-//! it is the connection's first request, a raw 400 (DESIGN contract 3 body, `Connection:
+//! it is the connection's first request, a raw 400 (the error body of docs/contracts.md, `Connection:
 //! close`) is written; a later one on a keep-alive connection ends the connection after the
 //! earlier responses (hyper may still be writing one, so nothing is written raw). Anything
 //! the guard does not follow (HTTP/2, `CONNECT`, `Upgrade`, an unreadable length or chunk

@@ -16,10 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use health::guard::{Guard, GuardConfig, ValInfo, ValState, ValTransition};
-use health::{
-    Health, HealthConfig, HealthSnapshot, HostHealth, Outcome, Routing, StateKind, Transition,
-};
-use router_core::{Admission, SkipReason};
+use health::{Health, HealthConfig, HealthSnapshot, Outcome, StateKind, Transition};
+use router_core::Admission;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -419,38 +417,12 @@ fn secs(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
 
-/// Admission of each fleet host (by HostId index) from the health snapshot.
+/// Admission of each fleet host (by HostId index) from the health snapshot: the one mapping
+/// from health to routing, shared with embedders (`ringward_embed::admission`). A host in
+/// probation gets its share of its own keys as a ramp in the snapshot itself, so the proxy
+/// and `/admin/route` make the same choice.
 pub fn admissions(fleet: &Fleet, snapshot: &HealthSnapshot<HostKey>) -> Vec<Admission> {
-    fleet
-        .hosts
-        .iter()
-        .map(|h| {
-            snapshot
-                .hosts
-                .iter()
-                .find(|s| s.host == h.key)
-                .map_or(Admission::Open, admission)
-        })
-        .collect()
-}
-
-/// What the routing snapshot should say about a host in this health state.
-/// A host in probation gets its share of its own keys as a ramp in the
-/// snapshot itself, so the proxy and `/admin/route` make the same choice.
-pub fn admission(h: &HostHealth<HostKey>) -> Admission {
-    match h.routing {
-        Routing::Full => Admission::Open,
-        Routing::OwnKeysOnly if h.admit_share() < 1.0 => {
-            Admission::Ramp((h.admit_share().clamp(0.0, 1.0) * 1000.0) as u16)
-        }
-        Routing::OwnKeysOnly => Admission::OwnKeysOnly,
-        Routing::None => Admission::Closed(match h.state {
-            StateKind::Draining => SkipReason::Draining,
-            StateKind::Probation => SkipReason::Probation,
-            StateKind::Degraded => SkipReason::Degraded,
-            StateKind::Ejected | StateKind::Healthy => SkipReason::Ejected,
-        }),
-    }
+    ringward_embed::admissions(fleet.hosts.iter().map(|h| h.key), snapshot)
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

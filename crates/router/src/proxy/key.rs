@@ -1,4 +1,4 @@
-//! Val key extraction (DESIGN contract 2): `header:NAME`, `host_label:DOMAIN`,
+//! Val key extraction (docs/contracts.md: the command line and config): `header:NAME`, `host_label:DOMAIN`,
 //! `path_segment:I`, `query:NAME`, tried in the configured order.
 //!
 //! Extraction borrows from the request: no allocation except when a host label must be
