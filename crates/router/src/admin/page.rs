@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use health::guard::ValState;
-use router_core::{Admission, HostId};
 
 use crate::control::fleet::Fleet;
 use crate::control::shared::Shared;
@@ -20,16 +19,12 @@ pub fn render(shared: &Shared) -> String {
     let now = shared.now();
     let fleet = &published.fleet;
     let mut rows = String::new();
-    let mut eligible = 0;
+    let eligible = published.eligible();
     let slots = fleet.ring.slot_counts();
     let total_slots = fleet.ring.slots().max(1) as f64;
     for (i, h) in fleet.hosts.iter().enumerate() {
         let health = view.host(h.key);
-        let state = health.map_or("healthy", |s| s.state.as_str());
-        let admission = published.snapshot.admission(HostId(i as u32));
-        if !matches!(admission, Admission::Closed(_)) {
-            eligible += 1;
-        }
+        let state = view.state_of(h.key);
         let reason = health.and_then(|s| s.reason).map_or("", |r| r.as_str());
         let since = health.map_or(0.0, |s| {
             now.saturating_duration_since(s.since).as_secs_f64()

@@ -10,7 +10,7 @@ use health::OperatorCommand;
 use health::guard::{ValInfo, ValState};
 use http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use router_core::{Admission, HostId, KeyHash};
+use router_core::{HostId, KeyHash};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use crate::control::fleet::{Fleet, HostKey, Published};
 use crate::control::messages::{Control, OperatorReply, ValCommand};
 use crate::control::shared::Shared;
-use crate::control::view::HealthView;
+use crate::control::view::{HealthView, STATES};
 use crate::metrics::{Family, escape};
 use crate::proxy::body::{self, ProxyBody};
 
@@ -111,12 +111,7 @@ fn json_response(status: StatusCode, value: &Value) -> Response<ProxyBody> {
 
 /// True when some host is eligible for new requests.
 pub fn any_eligible(published: &Published) -> bool {
-    (0..published.fleet.hosts.len()).any(|i| {
-        !matches!(
-            published.snapshot.admission(HostId(i as u32)),
-            Admission::Closed(_)
-        )
-    })
+    published.eligible() > 0
 }
 
 fn readyz(shared: &Shared) -> Response<ProxyBody> {
@@ -155,7 +150,7 @@ pub fn hosts_json(shared: &Shared) -> Value {
                 "name": h.name,
                 "addr": h.addr.to_string(),
                 "weight": h.weight,
-                "state": health.map_or("healthy", |s| s.state.as_str()),
+                "state": view.state_of(h.key),
                 "reason": health.and_then(|s| s.reason).map(|r| r.as_str()),
                 "since_ms": health.map(|s| ago(now, s.since)),
                 "in_flight": in_flight,
@@ -173,12 +168,9 @@ pub fn hosts_json(shared: &Shared) -> Value {
 }
 
 fn route(shared: &Shared, query: Option<&str>) -> Response<ProxyBody> {
-    let key = query.and_then(|q| {
-        q.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            (k == "key").then(|| percent_decode(v))
-        })
-    });
+    let key = query
+        .and_then(|q| crate::proxy::key::query_value(q, "key"))
+        .map(percent_decode);
     let Some(key) = key.filter(|k| !k.is_empty()) else {
         return json_response(StatusCode::BAD_REQUEST, &json!({"error": "missing ?key="}));
     };
@@ -460,14 +452,7 @@ fn render_hosts(shared: &Shared, published: &Published, out: &mut String) {
     );
     in_flight_all.sample("", shared.global.count());
     in_flight_all.write_to(out);
-    let eligible = (0..published.fleet.hosts.len())
-        .filter(|&i| {
-            !matches!(
-                published.snapshot.admission(HostId(i as u32)),
-                Admission::Closed(_)
-            )
-        })
-        .count();
+    let eligible = published.eligible();
     let mut hosts_eligible = Family::new(
         "ringward_hosts_eligible",
         "gauge",
@@ -528,8 +513,8 @@ fn render_hosts(shared: &Shared, published: &Published, out: &mut String) {
         in_flight.sample(&host, count);
         oldest_in_flight.sample(&host, oldest.map_or(0.0, |d| d.as_secs_f64()));
         let health = view.host(h.key);
-        let current = health.map_or("healthy", |s| s.state.as_str());
-        for state in ["healthy", "degraded", "ejected", "probation", "draining"] {
+        let current = view.state_of(h.key);
+        for state in STATES.map(health::StateKind::as_str) {
             states.sample(
                 &format!("{host},state=\"{state}\""),
                 u8::from(state == current),
@@ -580,7 +565,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::control::fleet::Fleet;
-    use crate::metrics::lint_exposition;
+    use crate::metrics::lint::lint_exposition;
 
     fn hosts(names: &[&str]) -> Vec<(String, SocketAddr)> {
         names

@@ -38,15 +38,33 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::LazyLock;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::error::ProxyError;
 
 /// Longest line the guard holds back; beyond it (hyper refuses such heads) it steps aside.
 const MAX_LINE: usize = 512 * 1024;
 
 /// The raw answer to a head with both framing headers.
-const REJECT: &[u8] = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 97\r\n\r\n{\"error\":\"bad request framing: both Transfer-Encoding and Content-Length\",\"key\":null,\"host\":null}";
+static REJECT: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    // The answer `ProxyError::BadFraming` gives above hyper, written here as raw bytes.
+    let resp = ProxyError::BadFraming {
+        reason: crate::proxy::framing::TE_WITH_CL,
+    }
+    .response(None, None, Duration::ZERO);
+    let body = resp.body();
+    let mut raw = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    raw
+});
 
 /// Where the guard is in the client's byte stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +111,7 @@ pub struct HeadGuard<T> {
     safe: usize,
     /// Complete request heads handed on so far.
     requests: u64,
-    /// Bytes of [`REJECT`] written (when it is to be written at all).
+    /// Bytes of `REJECT` written (when it is to be written at all).
     reject_written: Option<usize>,
     eof: bool,
 }

@@ -158,6 +158,13 @@ pub struct Published {
 }
 
 impl Published {
+    /// How many hosts may take new requests (their admission is not closed).
+    pub fn eligible(&self) -> usize {
+        (0..self.fleet.hosts.len())
+            .filter(|&i| self.snapshot.admission(HostId(i as u32)).is_eligible())
+            .count()
+    }
+
     /// Everything open, for a fleet nobody has judged yet.
     pub fn open(fleet: Arc<Fleet>, generation: u64) -> Published {
         let n = fleet.hosts.len();

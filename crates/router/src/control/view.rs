@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use health::guard::ValInfo;
-use health::{HealthSnapshot, HostHealth};
+use health::{HealthSnapshot, HostHealth, StateKind};
 
 use crate::control::fleet::HostKey;
 
@@ -37,4 +37,19 @@ impl HealthView {
     pub fn host(&self, key: HostKey) -> Option<&HostHealth<HostKey>> {
         self.snapshot.hosts.iter().find(|h| h.host == key)
     }
+
+    /// The name of host `key`'s state (`healthy` until the health task has judged it).
+    pub fn state_of(&self, key: HostKey) -> &'static str {
+        self.host(key)
+            .map_or(StateKind::Healthy.as_str(), |h| h.state.as_str())
+    }
 }
+
+/// Every host state, by the name `/admin/hosts`, the page and the metrics use.
+pub const STATES: [StateKind; 5] = [
+    StateKind::Healthy,
+    StateKind::Degraded,
+    StateKind::Ejected,
+    StateKind::Probation,
+    StateKind::Draining,
+];

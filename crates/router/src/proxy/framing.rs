@@ -16,6 +16,10 @@ use http::{Request, Response, Version};
 use crate::error::ProxyError;
 use crate::proxy::body::{self, BoxError, ProxyBody};
 
+/// The framing rule a request with both Transfer-Encoding and Content-Length breaks
+/// (refused here above hyper, and below it by `conn::head_guard`).
+pub const TE_WITH_CL: &str = "both Transfer-Encoding and Content-Length";
+
 /// Why a request's framing was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FramingError {
@@ -47,7 +51,7 @@ pub fn check<B>(req: &Request<B>) -> Result<(), FramingError> {
             return refuse("more than one Transfer-Encoding header");
         }
         if headers.contains_key(CONTENT_LENGTH) {
-            return refuse("both Transfer-Encoding and Content-Length");
+            return refuse(TE_WITH_CL);
         }
         // Only a single `chunked` is forwarded faithfully; anything else is ambiguous.
         let chunked_only = first

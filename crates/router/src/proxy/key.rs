@@ -148,8 +148,8 @@ fn path_segment(path: &str, index: usize) -> Option<&str> {
     path.strip_prefix('/').unwrap_or(path).split('/').nth(index)
 }
 
-/// The raw value of the first `name=` parameter in `query`.
-fn query_value<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+/// The raw value of the first `name=` parameter in `query` (also `?key=` of the admin API).
+pub fn query_value<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then_some(v)

@@ -1,0 +1,56 @@
+//! Every default, in one place (docs/configuration.md repeats them).
+
+use std::time::Duration;
+
+/// `listen.addr`
+pub const LISTEN_ADDR: &str = "127.0.0.1:8080";
+/// `admin.addr`
+pub const ADMIN_ADDR: &str = "127.0.0.1:9901";
+/// `listen.header_read_timeout`: a request head (and an idle keep-alive wait) must finish in this.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// `listen.http2_keep_alive_interval`
+pub const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+/// `listen.shutdown_grace`
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// `listen.max_header_bytes`: 64 KiB (Envoy allows 60 KiB, nginx 4 x 8 KiB).
+pub const MAX_HEADER_BYTES: usize = 64 << 10;
+/// `upstream.connect_timeout`
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// `upstream.response_header_timeout`
+pub const RESPONSE_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// `upstream.request_timeout`
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// `upstream.body_idle_timeout`
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// `upstream.pool_idle_timeout`
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// `upstream.pool_max_idle_per_host`
+pub const POOL_MAX_IDLE_PER_HOST: u32 = 64;
+/// `limits.per_host_in_flight`
+pub const PER_HOST_IN_FLIGHT: u32 = 256;
+/// `limits.global_in_flight`
+pub const GLOBAL_IN_FLIGHT: u32 = 4096;
+/// `limits.retry_after`
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// `limits.max_connections`: open client connections at most.
+pub const MAX_CONNECTIONS: u32 = 10_000;
+/// `limits.max_request_body`: 10 MiB.
+pub const MAX_REQUEST_BODY: u64 = 10 << 20;
+/// `retry.budget_ratio`
+pub const RETRY_BUDGET_RATIO: f64 = 0.2;
+/// `retry.budget_min`
+pub const RETRY_BUDGET_MIN: u32 = 10;
+/// `route.upstream_header`
+pub const UPSTREAM_HEADER: &str = "x-ringward-host";
+/// `route.bounded_load_factor`
+pub const BOUNDED_LOAD_FACTOR: f64 = 1.25;
+/// `route.bounded_load_floor`
+pub const BOUNDED_LOAD_FLOOR: u32 = 16;
+/// `health.active.path`
+pub const PROBE_PATH: &str = "/healthz";
+/// `health.active.interval`
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+/// `health.active.timeout`
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
+/// `reload.poll_interval`
+pub const RELOAD_POLL_INTERVAL: Duration = Duration::from_secs(1);
