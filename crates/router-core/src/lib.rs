@@ -27,7 +27,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use ringward_core::{
-//!     Admission, BoundedLoads, HostSpec, InFlightCounters, KeyHash, Ring, SkipReason, Snapshot,
+//!     Admission, BoundedLoads, HostSpec, KeyHash, NoLoads, Ring, SkipReason, Snapshot,
 //! };
 //!
 //! let ring = Arc::new(Ring::try_new(vec![
@@ -42,17 +42,14 @@
 //! let mut admission = vec![Admission::Open; ring.len()];
 //! admission[own.index()] = Admission::Closed(SkipReason::Ejected);
 //! let snapshot = Snapshot::new(Arc::clone(&ring), admission, 1);
-//! let loads = InFlightCounters::new(ring.len(), None);
+//! // The caller's in-flight counts (`InFlight`); none here.
+//! let loads = NoLoads;
 //! let chosen = snapshot.route(key, &loads, &BoundedLoads::default()).unwrap();
 //! assert_ne!(chosen, own);
 //!
 //! let explain = snapshot.explain(key, &loads, &BoundedLoads::default());
 //! assert_eq!(explain.walk[0].skipped, Some(SkipReason::Ejected));
 //! assert_eq!(explain.chosen, Some(chosen));
-//!
-//! // Publish for lock-free readers.
-//! let shared = snapshot.into_shared();
-//! assert_eq!(shared.load().generation(), 1);
 //! # Ok::<(), ringward_core::RingError>(())
 //! ```
 #![forbid(unsafe_code)]
@@ -75,9 +72,9 @@ pub use error::RingError;
 pub use explain::{Explain, WalkStep};
 pub use hash::{KeyHash, RING_SEED, RING_VERSION};
 pub use host::{HostId, HostSpec, MAX_HOSTS};
-pub use inflight::{InFlight, InFlightCounters, InFlightGuard, NoLoads, OwnedInFlightGuard};
+pub use inflight::{InFlight, NoLoads};
 pub use ring::Ring;
-pub use snapshot::{SharedSnapshot, Snapshot};
+pub use snapshot::Snapshot;
 pub use walk::Candidates;
 
 #[cfg(test)]

@@ -11,10 +11,8 @@ use crate::inflight::InFlight;
 use crate::ring::Ring;
 use crate::walk::probe;
 
-/// A routing snapshot published through [`SharedSnapshot`]; replaced whole.
-pub type SharedSnapshot = arc_swap::ArcSwap<Snapshot>;
-
-/// An immutable view for routing: the ring, each host's admission and a generation.
+/// An immutable view for routing: the ring, each host's admission and a generation. The
+/// owner publishes it whole (the router and `ringward-embed` through `arc_swap::ArcSwap`).
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     ring: Arc<Ring>,
@@ -57,11 +55,6 @@ impl Snapshot {
     pub fn all_open(ring: Arc<Ring>, generation: u64) -> Snapshot {
         let admission = vec![Admission::Open; ring.len()];
         Snapshot::new(ring, admission, generation)
-    }
-
-    /// Wraps the snapshot for lock-free publication.
-    pub fn into_shared(self) -> SharedSnapshot {
-        arc_swap::ArcSwap::from_pointee(self)
     }
 
     /// The ring.

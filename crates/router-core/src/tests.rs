@@ -201,14 +201,6 @@ fn nothing_eligible_is_none() {
 }
 
 #[test]
-fn shared_snapshot_swaps() {
-    let ring = fleet(2);
-    let shared = Snapshot::all_open(Arc::clone(&ring), 1).into_shared();
-    shared.store(Arc::new(Snapshot::all_open(ring, 2)));
-    assert_eq!(shared.load().generation(), 2);
-}
-
-#[test]
 #[should_panic(expected = "one admission per host")]
 fn admission_length_must_match() {
     let _ = Snapshot::new(fleet(2), vec![Admission::Open], 0);
