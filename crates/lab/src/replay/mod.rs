@@ -416,8 +416,6 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         eprintln!("replay: {label}, {:?} of load ...", scenario.plan.duration);
         runs.push(run_scenario(&scenario, target).await?);
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
     let json = serde_json::json!({
         "scenario": {
             "hosts": scenario.hosts, "pool": scenario.pool,
@@ -429,8 +427,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         },
         "runs": runs,
     });
-    let report_path = args.out.join("report.json");
-    std::fs::write(&report_path, serde_json::to_vec_pretty(&json)?)?;
+    let report_path = write_report(&args.out, "report.json", &json)?;
     let chart_path = args.out.join("chart.svg");
     let marks = chart::Marks {
         fault_s: scenario.fault_at.as_secs_f64(),
@@ -474,8 +471,6 @@ async fn run_poison_report(args: &ReplayArgs) -> anyhow::Result<()> {
             runs.push(poison::run_poison(&scenario, method.clone(), guard).await?);
         }
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
     let json = serde_json::json!({
         "scenario": {
             "hosts": scenario.hosts, "pool": scenario.pool,
@@ -486,11 +481,22 @@ async fn run_poison_report(args: &ReplayArgs) -> anyhow::Result<()> {
         },
         "runs": runs,
     });
-    let path = args.out.join("poison-report.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&json)?)?;
+    let path = write_report(&args.out, "poison-report.json", &json)?;
     print!("{}", poison::summary(&runs));
     println!("report: {}", path.display());
     Ok(())
+}
+
+/// Writes `json` as `name` in the report folder `out` (created if need be).
+fn write_report(
+    out: &std::path::Path,
+    name: &str,
+    json: &serde_json::Value,
+) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(json)?)?;
+    Ok(path)
 }
 
 /// The one-screen summary table.
