@@ -174,7 +174,7 @@ proptest! {
             b = b.header("x-val", h.as_slice());
         }
         if let Ok(req) = b.body(()) {
-            let key = bounded("key", || ringward::proxy::key::extract_key(&sources, &req).map(|k| k.into_owned()));
+            let key = bounded("key", || ringward::extract_key(&sources, &req).map(|k| k.into_owned()));
             if let Some(k) = key {
                 prop_assert!(!k.is_empty());
             }

@@ -4,14 +4,21 @@
 //! answers): every request names one by its key, and Ringward sends all requests for one Val
 //! to the same worker host, so they find a warm worker.
 //!
-//! Every request carries a Val key; all requests for one Val go to the same host, and a Val
-//! moves away from a host as soon as its health says it is sick (above all, a database pool
-//! that is exhausted or holds stuck connections), and comes back when it recovers.
+//! A Val moves away from its host as soon as the host's health says it is sick (above all, a
+//! database pool that is exhausted or holds stuck connections), and comes back when it
+//! recovers; a Val that makes host after host sick is quarantined (the cascade guard).
 //!
-//! This crate is the IO shell around the pure crates `router_core` (the ring, the preference
-//! walk, bounded loads) and `health` (the health state machine): the hyper server and pooled
-//! client, key extraction, in-flight caps, timeouts, safe retries, the active prober, the
-//! admin API, metrics, config loading and hot reload. See `docs/architecture.md`.
+//! This crate is the whole router as a library, around the pure crates `ringward-core` (the
+//! ring, the preference walk, bounded loads) and `ringward-health` (the health state machine
+//! and the cascade guard): the hyper server and pooled client, key extraction, in-flight caps,
+//! timeouts, safe retries, the active prober, the admin API, metrics, config loading and hot
+//! reload. See `docs/architecture.md`.
+//!
+//! The public API is small: [`Router`] (start, reload, watch a config file, shutdown),
+//! [`Config`] and its sections ([`config`]), the errors ([`ConfigErrors`], [`StartError`],
+//! [`ProxyError`] and its status mapping), [`KeySource`] and [`extract_key`] (how a request
+//! names its Val), [`Clock`] (for tests with simulated time) and [`logging`]. To put the ring
+//! and the health ejection into a proxy of your own instead, use `ringward-embed`.
 //!
 //! ```
 //! use ringward::Config;
@@ -35,19 +42,19 @@
 // The modules follow the path of a request (docs/architecture.md): the connection, the
 // request through the proxy, the control loop that decides where requests may go, and the
 // admin listener that shows it.
-pub mod admin;
-pub mod clock;
+mod admin;
+mod clock;
 pub mod config;
-pub mod conn;
-pub mod control;
-pub mod error;
+mod conn;
+mod control;
+mod error;
 pub mod logging;
-pub mod metrics;
-pub mod proxy;
-pub mod router;
+mod metrics;
+mod proxy;
+mod router;
 
 pub use clock::{Clock, TokioClock};
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use error::{ProxyError, StartError};
-pub use proxy::key::KeySource;
+pub use proxy::key::{KeySource, extract_key};
 pub use router::Router;

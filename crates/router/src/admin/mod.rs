@@ -1,7 +1,7 @@
 //! The admin listener (docs/operations.md): the endpoints (`routes`, with `/metrics` rendered
 //! from [`crate::metrics`]) and the status page (`page`).
 
-pub mod page;
-pub mod routes;
+pub(crate) mod page;
+pub(crate) mod routes;
 
-pub use routes::handle;
+pub(crate) use routes::handle;

@@ -13,7 +13,7 @@ use crate::control::shared::Shared;
 use crate::control::view::HealthView;
 
 /// Renders the status page.
-pub fn render(shared: &Shared) -> String {
+pub(crate) fn render(shared: &Shared) -> String {
     let published = shared.published.load();
     let view = shared.view.load();
     let now = shared.now();

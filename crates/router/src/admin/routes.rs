@@ -23,7 +23,7 @@ use crate::metrics::{Family, escape};
 use crate::proxy::body::{self, ProxyBody};
 
 /// Handles one admin request.
-pub async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Response<ProxyBody> {
+pub(crate) async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Response<ProxyBody> {
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let method = req.method().clone();
     match (method, path.as_str()) {
@@ -110,7 +110,7 @@ fn json_response(status: StatusCode, value: &Value) -> Response<ProxyBody> {
 }
 
 /// True when some host is eligible for new requests.
-pub fn any_eligible(published: &Published) -> bool {
+pub(crate) fn any_eligible(published: &Published) -> bool {
     published.eligible() > 0
 }
 
@@ -134,7 +134,7 @@ fn ago(now: Instant, then: Instant) -> u64 {
 }
 
 /// The `/admin/hosts` document.
-pub fn hosts_json(shared: &Shared) -> Value {
+pub(crate) fn hosts_json(shared: &Shared) -> Value {
     let published = shared.published.load();
     let view = shared.view.load();
     let now = shared.now();
@@ -329,7 +329,7 @@ async fn val_command<B>(shared: &Shared, req: &Request<B>, path: &str) -> Respon
 
 /// `GET /admin/vals`: every Val the guard has a record of (suspects, quarantines, and
 /// recent offenders), newest first.
-pub fn vals_json(shared: &Shared) -> Value {
+pub(crate) fn vals_json(shared: &Shared) -> Value {
     let view = shared.view.load();
     let fleet = shared.published.load();
     let now = shared.now();
@@ -343,7 +343,7 @@ pub fn vals_json(shared: &Shared) -> Value {
 
 /// `GET /admin/vals/{key}`: the guard's view of one Val (`normal` with no evidence when it
 /// has none).
-pub fn val_json(shared: &Shared, key: &str) -> Value {
+pub(crate) fn val_json(shared: &Shared, key: &str) -> Value {
     let hash = KeyHash::of(key.as_bytes()).0;
     let view = shared.view.load();
     let fleet = shared.published.load();
@@ -612,7 +612,6 @@ mod tests {
         HealthView {
             snapshot: HealthSnapshot { hosts, panic: None },
             vals: Arc::default(),
-            at: now,
         }
     }
 

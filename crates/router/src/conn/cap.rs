@@ -6,19 +6,6 @@
 //! load balancer or client retries elsewhere), the accept queue never fills with connections
 //! that would be served seconds later, and the refusal is counted. docs/operations.md says
 //! why in full.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use ringward::conn::cap::{ConnCap, ConnStats};
-//!
-//! let stats = Arc::new(ConnStats::default());
-//! let cap = ConnCap::new(1, Arc::clone(&stats));
-//! let first = cap.try_admit().expect("a free slot");
-//! assert!(cap.try_admit().is_none(), "the cap holds");
-//! assert_eq!((stats.open(), stats.refused()), (1, 1));
-//! drop(first);
-//! assert!(cap.try_admit().is_some(), "a slot frees when its connection ends");
-//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Connection counts, for metrics.
 #[derive(Debug, Default)]
-pub struct ConnStats {
+pub(crate) struct ConnStats {
     open: AtomicU64,
     refused: AtomicU64,
     max: AtomicU64,
@@ -35,31 +22,31 @@ pub struct ConnStats {
 
 impl ConnStats {
     /// Client connections open now.
-    pub fn open(&self) -> u64 {
+    pub(crate) fn open(&self) -> u64 {
         self.open.load(Ordering::Relaxed)
     }
 
     /// Connections closed at accept because the cap was reached.
-    pub fn refused(&self) -> u64 {
+    pub(crate) fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
     }
 
     /// The cap (0 before a listener is started).
-    pub fn max(&self) -> u64 {
+    pub(crate) fn max(&self) -> u64 {
         self.max.load(Ordering::Relaxed)
     }
 }
 
 /// At most `max` connections at once.
 #[derive(Debug, Clone)]
-pub struct ConnCap {
+pub(crate) struct ConnCap {
     permits: Arc<Semaphore>,
     stats: Arc<ConnStats>,
 }
 
 impl ConnCap {
     /// A cap of `max` connections (at least 1), counted in `stats`.
-    pub fn new(max: usize, stats: Arc<ConnStats>) -> Self {
+    pub(crate) fn new(max: usize, stats: Arc<ConnStats>) -> Self {
         let max = max.clamp(1, Semaphore::MAX_PERMITS);
         stats.max.store(max as u64, Ordering::Relaxed);
         ConnCap {
@@ -69,7 +56,7 @@ impl ConnCap {
     }
 
     /// A slot for one connection, or None (counted as refused) when the cap is reached.
-    pub fn try_admit(&self) -> Option<ConnPermit> {
+    pub(crate) fn try_admit(&self) -> Option<ConnPermit> {
         match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => {
                 self.stats.open.fetch_add(1, Ordering::Relaxed);
@@ -88,7 +75,7 @@ impl ConnCap {
 
 /// One connection's slot; dropping it (when the connection ends) frees the slot.
 #[derive(Debug)]
-pub struct ConnPermit {
+pub(crate) struct ConnPermit {
     _permit: OwnedSemaphorePermit,
     stats: Arc<ConnStats>,
 }
@@ -102,6 +89,20 @@ impl Drop for ConnPermit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_takes_a_slot_and_gives_it_back() {
+        let stats = Arc::new(ConnStats::default());
+        let cap = ConnCap::new(1, Arc::clone(&stats));
+        let first = cap.try_admit().expect("a free slot");
+        assert!(cap.try_admit().is_none(), "the cap holds");
+        assert_eq!((stats.open(), stats.refused()), (1, 1));
+        drop(first);
+        assert!(
+            cap.try_admit().is_some(),
+            "a slot frees when its connection ends"
+        );
+    }
 
     #[test]
     fn the_cap_holds_and_slots_come_back() {

@@ -13,28 +13,6 @@
 //! the guard does not follow (HTTP/2, `CONNECT`, `Upgrade`, an unreadable length or chunk
 //! size, which hyper refuses anyway, or a line longer than hyper's buffer) switches it to
 //! pass-through for the rest of the connection.
-//!
-//! ```
-//! use ringward::conn::head_guard::HeadGuard;
-//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
-//!
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let (client, server) = tokio::io::duplex(4096);
-//! let mut guarded = HeadGuard::new(server);
-//! let (mut client_read, mut client_write) = tokio::io::split(client);
-//! client_write
-//!     .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
-//!     .await
-//!     .unwrap();
-//! let mut seen = Vec::new();
-//! guarded.read_to_end(&mut seen).await.unwrap();
-//! assert!(!seen.ends_with(b"\r\n\r\n"), "the head was never completed for hyper");
-//! drop(guarded);
-//! let mut answer = String::new();
-//! client_read.read_to_string(&mut answer).await.unwrap();
-//! assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"));
-//! # });
-//! ```
 
 use std::io;
 use std::pin::Pin;
@@ -102,7 +80,7 @@ struct HeadFacts {
 
 /// An IO that refuses request heads with both `Transfer-Encoding` and `Content-Length`.
 #[derive(Debug)]
-pub struct HeadGuard<T> {
+pub(crate) struct HeadGuard<T> {
     inner: T,
     state: State,
     head: HeadFacts,
@@ -118,7 +96,7 @@ pub struct HeadGuard<T> {
 
 impl<T> HeadGuard<T> {
     /// Wraps a freshly accepted client connection.
-    pub fn new(inner: T) -> Self {
+    pub(crate) fn new(inner: T) -> Self {
         HeadGuard {
             inner,
             state: State::Head,
@@ -418,6 +396,27 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for HeadGuard<T> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_head_with_both_framing_headers_never_reaches_hyper_and_gets_a_raw_400() {
+        let (client, server) = tokio::io::duplex(4096);
+        let mut guarded = HeadGuard::new(server);
+        let (mut client_read, mut client_write) = tokio::io::split(client);
+        client_write
+            .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        guarded.read_to_end(&mut seen).await.unwrap();
+        assert!(
+            !seen.ends_with(b"\r\n\r\n"),
+            "the head was never completed for hyper"
+        );
+        drop(guarded);
+        let mut answer = String::new();
+        client_read.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"));
+    }
 
     /// Feeds `input` in pieces of `step` bytes; returns what the guard hands on and what it
     /// wrote back to the client.

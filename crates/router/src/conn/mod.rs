@@ -3,7 +3,7 @@
 //! the hyper-util server (HTTP/1.1 and h2c, header timeout, graceful shutdown) and the guard
 //! against clients that stop reading.
 
-pub mod cap;
-pub mod head_guard;
-pub mod server;
-pub mod stall;
+pub(crate) mod cap;
+pub(crate) mod head_guard;
+pub(crate) mod server;
+pub(crate) mod stall;

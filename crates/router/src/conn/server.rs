@@ -23,7 +23,7 @@ use crate::conn::stall::WriteStallIo;
 use crate::proxy::body::ProxyBody;
 
 /// A connection builder with the listener's timeouts.
-pub fn builder(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
+pub(crate) fn builder(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())
@@ -40,21 +40,21 @@ pub fn builder(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
 
 /// How one listener serves its connections.
 #[derive(Debug, Clone)]
-pub struct ServeOptions {
+pub(crate) struct ServeOptions {
     /// On shutdown, how long open connections get to finish.
-    pub grace: Duration,
+    pub(crate) grace: Duration,
     /// A connection whose writes make no progress for this long is closed.
-    pub write_stall: Duration,
+    pub(crate) write_stall: Duration,
     /// A connection that sends no byte within this is closed.
-    pub first_byte: Duration,
+    pub(crate) first_byte: Duration,
     /// The listener's name, for logs.
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// The connection cap; a connection beyond it is accepted and closed at once.
-    pub cap: Option<ConnCap>,
+    pub(crate) cap: Option<ConnCap>,
 }
 
 /// Accepts connections until `shutdown` flips, then drains them for at most `options.grace`.
-pub async fn serve<M, S>(
+pub(crate) async fn serve<M, S>(
     listener: TcpListener,
     builder: auto::Builder<TokioExecutor>,
     make_service: M,

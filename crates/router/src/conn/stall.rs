@@ -19,7 +19,7 @@ use tokio::time::{Instant, Sleep};
 /// An IO whose writes fail with `TimedOut` once they have made no progress for `limit`,
 /// and whose reads fail with `TimedOut` if no byte at all arrives within `first_byte`.
 #[derive(Debug)]
-pub struct WriteStallIo<T> {
+pub(crate) struct WriteStallIo<T> {
     inner: T,
     limit: Duration,
     timer: Pin<Box<Sleep>>,
@@ -30,7 +30,7 @@ pub struct WriteStallIo<T> {
 
 impl<T> WriteStallIo<T> {
     /// Wraps `inner`: writes may stall for `limit`; the first byte must come within `first_byte`.
-    pub fn new(inner: T, limit: Duration, first_byte: Duration) -> Self {
+    pub(crate) fn new(inner: T, limit: Duration, first_byte: Duration) -> Self {
         WriteStallIo {
             inner,
             limit,

@@ -17,15 +17,15 @@ use crate::metrics::{HostMetrics, Metrics};
 
 /// A host's key in the health state machine: stable for a name across reloads (HostIds are not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct HostKey(pub u32);
+pub(crate) struct HostKey(pub u32);
 
 /// Hands out a stable [`HostKey`] per host name, never reusing one.
 #[derive(Debug, Default)]
-pub struct HostKeys(Mutex<HashMap<String, HostKey>>);
+pub(crate) struct HostKeys(Mutex<HashMap<String, HostKey>>);
 
 impl HostKeys {
     /// The key of `name`, created on first use.
-    pub fn key(&self, name: &str) -> HostKey {
+    pub(crate) fn key(&self, name: &str) -> HostKey {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let next = HostKey(u32::try_from(map.len()).unwrap_or(u32::MAX));
         *map.entry(name.to_owned()).or_insert(next)
@@ -34,32 +34,32 @@ impl HostKeys {
 
 /// What the proxy knows about one host of a ring generation.
 #[derive(Debug)]
-pub struct FleetHost {
+pub(crate) struct FleetHost {
     /// The configured name.
-    pub name: String,
+    pub(crate) name: String,
     /// Where it listens.
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// Its ring weight.
-    pub weight: u32,
+    pub(crate) weight: u32,
     /// `ip:port`, for upstream URIs.
-    pub authority: Authority,
+    pub(crate) authority: Authority,
     /// Its key in the health state machine.
-    pub key: HostKey,
+    pub(crate) key: HostKey,
     /// Its metrics handle.
-    pub metrics: Arc<HostMetrics>,
+    pub(crate) metrics: Arc<HostMetrics>,
     /// Its name as a header value (for the upstream header; built once).
-    pub header_value: HeaderValue,
+    pub(crate) header_value: HeaderValue,
 }
 
 /// One ring generation.
 #[derive(Debug)]
-pub struct Fleet {
+pub(crate) struct Fleet {
     /// The ring.
-    pub ring: Arc<Ring>,
+    pub(crate) ring: Arc<Ring>,
     /// Hosts by `HostId::index()`.
-    pub hosts: Vec<FleetHost>,
+    pub(crate) hosts: Vec<FleetHost>,
     /// In-flight counters of these hosts.
-    pub loads: Arc<Loads>,
+    pub(crate) loads: Arc<Loads>,
 }
 
 impl Fleet {
@@ -67,7 +67,7 @@ impl Fleet {
     ///
     /// # Errors
     /// The ring refuses the hosts (validation should have caught it).
-    pub fn build(
+    pub(crate) fn build(
         hosts: &[HostConfig],
         per_host_cap: u32,
         keys: &HostKeys,
@@ -117,7 +117,7 @@ impl Fleet {
     /// This generation with the in-flight counters of `previous` for every
     /// host that stays (by name), so a reload neither forgets requests in
     /// flight nor lets a host take a second cap's worth beside them.
-    pub fn inherit_loads(mut self, previous: &Fleet, per_host_cap: u32) -> Fleet {
+    pub(crate) fn inherit_loads(mut self, previous: &Fleet, per_host_cap: u32) -> Fleet {
         let from: Vec<Option<usize>> = self
             .hosts
             .iter()
@@ -128,17 +128,17 @@ impl Fleet {
     }
 
     /// The host with this id.
-    pub fn host(&self, id: HostId) -> &FleetHost {
+    pub(crate) fn host(&self, id: HostId) -> &FleetHost {
         &self.hosts[id.index()]
     }
 
     /// The id of the host named `name`.
-    pub fn id_of(&self, name: &str) -> Option<HostId> {
+    pub(crate) fn id_of(&self, name: &str) -> Option<HostId> {
         self.ring.host_id(name)
     }
 
     /// The id of the host with health key `key`.
-    pub fn id_of_key(&self, key: HostKey) -> Option<HostId> {
+    pub(crate) fn id_of_key(&self, key: HostKey) -> Option<HostId> {
         self.hosts
             .iter()
             .position(|h| h.key == key)
@@ -150,23 +150,23 @@ impl Fleet {
 /// What the request path reads, published atomically: the routing snapshot (admission,
 /// probation ramps included) and the fleet it refers to.
 #[derive(Debug)]
-pub struct Published {
+pub(crate) struct Published {
     /// The router-core snapshot (ring + admission + generation).
-    pub snapshot: Snapshot,
+    pub(crate) snapshot: Snapshot,
     /// The ring generation the snapshot's HostIds index into.
-    pub fleet: Arc<Fleet>,
+    pub(crate) fleet: Arc<Fleet>,
 }
 
 impl Published {
     /// How many hosts may take new requests (their admission is not closed).
-    pub fn eligible(&self) -> usize {
+    pub(crate) fn eligible(&self) -> usize {
         (0..self.fleet.hosts.len())
             .filter(|&i| self.snapshot.admission(HostId(i as u32)).is_eligible())
             .count()
     }
 
     /// Everything open, for a fleet nobody has judged yet.
-    pub fn open(fleet: Arc<Fleet>, generation: u64) -> Published {
+    pub(crate) fn open(fleet: Arc<Fleet>, generation: u64) -> Published {
         let n = fleet.hosts.len();
         Published {
             snapshot: Snapshot::new(

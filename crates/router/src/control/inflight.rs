@@ -86,7 +86,7 @@ struct HostLoad {
 /// its cap, for bounded loads and for the hung-request age) whatever generation
 /// they started in.
 #[derive(Debug)]
-pub struct Loads {
+pub(crate) struct Loads {
     hosts: Box<[Arc<HostLoad>]>,
     per_host_cap: u32,
     base: Instant,
@@ -94,14 +94,14 @@ pub struct Loads {
 
 /// The router-wide in-flight counter and cap (shared by every ring generation).
 #[derive(Debug)]
-pub struct GlobalLoad {
+pub(crate) struct GlobalLoad {
     count: AtomicU64,
     cap: AtomicU64,
 }
 
 impl GlobalLoad {
     /// A counter with room for `cap` requests.
-    pub fn new(cap: u32) -> Self {
+    pub(crate) fn new(cap: u32) -> Self {
         GlobalLoad {
             count: AtomicU64::new(0),
             cap: AtomicU64::new(u64::from(cap)),
@@ -109,17 +109,17 @@ impl GlobalLoad {
     }
 
     /// Changes the cap (hot reload); requests already in flight are not affected.
-    pub fn set_cap(&self, cap: u32) {
+    pub(crate) fn set_cap(&self, cap: u32) {
         self.cap.store(u64::from(cap), Ordering::Relaxed);
     }
 
     /// Requests in flight through the router now.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }
 
     /// Takes a router-wide slot; None when the router is at its cap.
-    pub fn try_acquire(self: &Arc<Self>) -> Option<GlobalPermit> {
+    pub(crate) fn try_acquire(self: &Arc<Self>) -> Option<GlobalPermit> {
         let cap = self.cap.load(Ordering::Relaxed);
         self.count
             .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| {
@@ -132,7 +132,7 @@ impl GlobalLoad {
 
 /// One router-wide in-flight slot; released on drop.
 #[derive(Debug)]
-pub struct GlobalPermit(Arc<GlobalLoad>);
+pub(crate) struct GlobalPermit(Arc<GlobalLoad>);
 
 impl Drop for GlobalPermit {
     fn drop(&mut self) {
@@ -153,7 +153,7 @@ impl HostLoad {
 
 impl Loads {
     /// Counters for `hosts` hosts, each capped at `per_host_cap`.
-    pub fn new(hosts: usize, per_host_cap: u32, base: Instant) -> Self {
+    pub(crate) fn new(hosts: usize, per_host_cap: u32, base: Instant) -> Self {
         let hosts = (0..hosts).map(|_| HostLoad::new(per_host_cap)).collect();
         Loads {
             hosts,
@@ -167,7 +167,7 @@ impl Loads {
     /// starts at zero otherwise. A host that keeps its counters keeps its
     /// start-time slots too; if `per_host_cap` grew, requests beyond the old
     /// number of slots are counted but not aged.
-    pub fn carry_over(previous: &Loads, per_host_cap: u32, from: &[Option<usize>]) -> Self {
+    pub(crate) fn carry_over(previous: &Loads, per_host_cap: u32, from: &[Option<usize>]) -> Self {
         let hosts = from
             .iter()
             .map(|old| match old.and_then(|i| previous.hosts.get(i)) {
@@ -184,13 +184,14 @@ impl Loads {
 
     /// Takes an in-flight slot on `host`, started at `now`, for a request of no known Val;
     /// None when the host is at its cap.
-    pub fn try_acquire(self: &Arc<Self>, host: HostId, now: Instant) -> Option<HostPermit> {
+    #[cfg(test)]
+    pub(crate) fn try_acquire(self: &Arc<Self>, host: HostId, now: Instant) -> Option<HostPermit> {
         self.try_acquire_for(host, now, None)
     }
 
     /// Takes an in-flight slot on `host`, started at `now`, for a request of `val` (its key
     /// hash and key); None when the host is at its cap.
-    pub fn try_acquire_for(
+    pub(crate) fn try_acquire_for(
         self: &Arc<Self>,
         host: HostId,
         now: Instant,
@@ -225,7 +226,7 @@ impl Loads {
     }
 
     /// Count of in-flight requests on `index` and the age of the oldest at `now`.
-    pub fn oldest(&self, index: usize, now: Instant) -> (u32, Option<Duration>) {
+    pub(crate) fn oldest(&self, index: usize, now: Instant) -> (u32, Option<Duration>) {
         let Some(load) = self.hosts.get(index) else {
             return (0, None);
         };
@@ -244,7 +245,7 @@ impl Loads {
 
     /// Like [`Loads::oldest`], and fills `out` with (Val key hash, age) of every aging
     /// request of a known Val (the cascade guard's sample).
-    pub fn sample(
+    pub(crate) fn sample(
         &self,
         index: usize,
         now: Instant,
@@ -272,23 +273,13 @@ impl Loads {
 
     /// The key of Val `hash` if one of its requests is in flight on `index` (first bytes
     /// only for a long key).
-    pub fn name_of(&self, index: usize, hash: u64) -> Option<String> {
+    pub(crate) fn name_of(&self, index: usize, hash: u64) -> Option<String> {
         let load = self.hosts.get(index)?;
         load.starts
             .iter()
             .zip(load.vals.iter())
             .filter(|(s, _)| s.load(Ordering::Acquire) != 0)
             .find_map(|(_, v)| v.name(hash))
-    }
-
-    /// Number of hosts.
-    pub fn len(&self) -> usize {
-        self.hosts.len()
-    }
-
-    /// True when there are no hosts.
-    pub fn is_empty(&self) -> bool {
-        self.hosts.is_empty()
     }
 }
 
@@ -313,7 +304,7 @@ impl InFlight for Loads {
 
 /// One in-flight request on one host; released on drop (when the response body ends).
 #[derive(Debug)]
-pub struct HostPermit {
+pub(crate) struct HostPermit {
     load: Arc<HostLoad>,
     slot: Option<usize>,
 }
@@ -321,7 +312,7 @@ pub struct HostPermit {
 impl HostPermit {
     /// The host sent its response head: it is not hung, whatever the body takes, so this
     /// request stops counting towards the oldest in-flight age (it still counts as in flight).
-    pub fn answered(&mut self) {
+    pub(crate) fn answered(&mut self) {
         if let Some(slot) = self.slot.take() {
             self.load.starts[slot].store(0, Ordering::Release);
         }

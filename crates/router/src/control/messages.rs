@@ -10,7 +10,7 @@ use crate::control::fleet::HostKey;
 
 /// An observation from the request path or the prober.
 #[derive(Debug)]
-pub enum HealthEvent {
+pub(crate) enum HealthEvent {
     /// A proxied request's outcome.
     Outcome {
         /// The host.
@@ -38,7 +38,7 @@ pub enum HealthEvent {
 
 /// What an operator command did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OperatorReply {
+pub(crate) enum OperatorReply {
     /// Applied; the host's state now.
     Done(StateKind),
     /// No host by that name.
@@ -47,7 +47,7 @@ pub enum OperatorReply {
 
 /// An operator's command on a Val.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValCommand {
+pub(crate) enum ValCommand {
     /// Quarantine it until released.
     Quarantine,
     /// End its quarantine or suspicion now.
@@ -56,7 +56,7 @@ pub enum ValCommand {
 
 /// Rare messages that must not be dropped.
 #[derive(Debug)]
-pub enum Control {
+pub(crate) enum Control {
     /// An operator command from the admin API.
     Operator {
         /// Host name.

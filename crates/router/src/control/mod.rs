@@ -5,12 +5,12 @@
 //! active prober (`probe`), the restricted Vals the request path reads (`vals`), and hot
 //! reload (`reload`).
 
-pub mod fleet;
-pub mod inflight;
-pub mod messages;
-pub mod probe;
-pub mod reload;
-pub mod shared;
-pub mod task;
-pub mod vals;
-pub mod view;
+pub(crate) mod fleet;
+pub(crate) mod inflight;
+pub(crate) mod messages;
+pub(crate) mod probe;
+pub(crate) mod reload;
+pub(crate) mod shared;
+pub(crate) mod task;
+pub(crate) mod vals;
+pub(crate) mod view;

@@ -22,7 +22,7 @@ use crate::proxy::client::UpstreamClient;
 const MAX_BODY: usize = 64 * 1024;
 
 /// Runs probe rounds until `shutdown` flips.
-pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let client = probe_client(&shared.config.load().upstream);
     let mut next = tokio::time::Instant::now();
     loop {
@@ -68,7 +68,7 @@ fn probe_client(upstream: &UpstreamConfig) -> UpstreamClient {
 }
 
 /// One probe: `GET path` at `addr`, bounded by `timeout`.
-pub async fn probe_one(
+pub(crate) async fn probe_one(
     client: UpstreamClient,
     addr: SocketAddr,
     path: String,

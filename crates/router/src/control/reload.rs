@@ -43,7 +43,7 @@ fn reload_from(shared: &Arc<Shared>, path: &Path, why: &str) {
 }
 
 /// Reloads on SIGHUP and on file change until `shutdown` flips.
-pub async fn watch(shared: Arc<Shared>, path: PathBuf, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn watch(shared: Arc<Shared>, path: PathBuf, mut shutdown: watch::Receiver<bool>) {
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut last = mtime(&path);

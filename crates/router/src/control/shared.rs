@@ -20,37 +20,37 @@ use crate::proxy::client::UpstreamClient;
 use crate::proxy::retry::RetryBudget;
 
 /// Everything the router's tasks share. Read paths are lock-free (`ArcSwap`, atomics).
-pub struct Shared {
+pub(crate) struct Shared {
     /// The current config.
-    pub config: ArcSwap<Config>,
+    pub(crate) config: ArcSwap<Config>,
     /// What the request path routes by: the routing snapshot and the ring generation (fleet)
     /// it indexes, the one source of truth for both. Published only by
     /// [`Shared::publish_routing`].
-    pub published: ArcSwap<Published>,
+    pub(crate) published: ArcSwap<Published>,
     /// The latest health state, for admin and metrics.
-    pub view: ArcSwap<HealthView>,
+    pub(crate) view: ArcSwap<HealthView>,
     /// Vals the cascade guard restricts (suspects, quarantines), read on every request.
-    pub vals: ArcSwap<ValSet>,
+    pub(crate) vals: ArcSwap<ValSet>,
     /// Bumped on every new snapshot; in-flight requests watch it to be rescued on ejection.
-    pub generation: watch::Sender<u64>,
+    pub(crate) generation: watch::Sender<u64>,
     /// Router-wide in-flight count and cap.
-    pub global: Arc<GlobalLoad>,
+    pub(crate) global: Arc<GlobalLoad>,
     /// The retry budget.
-    pub budget: ArcSwap<RetryBudget>,
+    pub(crate) budget: ArcSwap<RetryBudget>,
     /// The pooled upstream client.
-    pub client: ArcSwap<UpstreamClient>,
+    pub(crate) client: ArcSwap<UpstreamClient>,
     /// Metrics.
-    pub metrics: Metrics,
+    pub(crate) metrics: Metrics,
     /// Outcomes and reports to the health task (bounded; never awaited on the request path).
-    pub events: mpsc::Sender<HealthEvent>,
+    pub(crate) events: mpsc::Sender<HealthEvent>,
     /// Control messages to the health task.
-    pub control: mpsc::UnboundedSender<Control>,
+    pub(crate) control: mpsc::UnboundedSender<Control>,
     /// Stable health keys per host name.
-    pub keys: HostKeys,
+    pub(crate) keys: HostKeys,
     /// The clock.
-    pub clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// Set once shutdown begins (new requests get 503, readiness fails).
-    pub shutting_down: AtomicBool,
+    pub(crate) shutting_down: AtomicBool,
     /// Serialises snapshot publication between reloads and the health task.
     publish: Mutex<()>,
 }
@@ -58,7 +58,7 @@ pub struct Shared {
 impl Shared {
     /// Assembles the shared state.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         config: Config,
         fleet: Arc<Fleet>,
         global: Arc<GlobalLoad>,
@@ -69,12 +69,11 @@ impl Shared {
         control: mpsc::UnboundedSender<Control>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let now = clock.now();
         let budget = RetryBudget::new(config.retry.budget_ratio, config.retry.budget_min);
         Shared {
             published: ArcSwap::from_pointee(Published::open(fleet, 0)),
             config: ArcSwap::from_pointee(config),
-            view: ArcSwap::from_pointee(HealthView::empty(now)),
+            view: ArcSwap::from_pointee(HealthView::empty()),
             vals: ArcSwap::from_pointee(ValSet::default()),
             generation: watch::Sender::new(0),
             global,
@@ -91,12 +90,12 @@ impl Shared {
     }
 
     /// The current instant.
-    pub fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Instant {
         self.clock.now()
     }
 
     /// Sends a health event without waiting; a full queue drops it (and counts the drop).
-    pub fn send_event(&self, event: HealthEvent) {
+    pub(crate) fn send_event(&self, event: HealthEvent) {
         if self.events.try_send(event).is_err() {
             self.metrics
                 .counters
@@ -106,12 +105,12 @@ impl Shared {
     }
 
     /// True once shutdown began.
-    pub fn is_shutting_down(&self) -> bool {
+    pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
     }
 
     /// The ring generation requests are routed by now.
-    pub fn fleet(&self) -> Arc<Fleet> {
+    pub(crate) fn fleet(&self) -> Arc<Fleet> {
         Arc::clone(&self.published.load().fleet)
     }
 
@@ -120,7 +119,7 @@ impl Shared {
     /// returns the fleet and admissions to publish, or `None` for no change; the new snapshot
     /// gets the next generation, and the generation watch wakes the requests in flight (to be
     /// rescued, or answered, if their host is now out). Returns whether it published.
-    pub fn publish_routing(
+    pub(crate) fn publish_routing(
         &self,
         next: impl FnOnce(&Published) -> Option<(Arc<Fleet>, Vec<Admission>)>,
     ) -> bool {

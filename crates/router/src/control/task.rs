@@ -28,13 +28,13 @@ use crate::control::vals::ValSet;
 use crate::control::view::HealthView;
 
 /// How often in-flight ages are read and timers checked even when nothing else happens.
-pub const TICK: Duration = Duration::from_millis(50);
+pub(crate) const TICK: Duration = Duration::from_millis(50);
 
 /// Capacity of the request path's event queue.
-pub const EVENT_QUEUE: usize = 8192;
+pub(crate) const EVENT_QUEUE: usize = 8192;
 
 /// The health task's state.
-pub struct HealthTask {
+pub(crate) struct HealthTask {
     health: Health<HostKey>,
     config: HealthConfig,
     guard: Guard<HostKey, u64>,
@@ -55,7 +55,7 @@ pub struct HealthTask {
 
 impl HealthTask {
     /// A task over the shared state's current fleet.
-    pub fn new(shared: Arc<Shared>, config: HealthConfig, guard: GuardConfig) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, config: HealthConfig, guard: GuardConfig) -> Self {
         let fleet = shared.fleet();
         let mut health = Health::new(config.clone());
         health.set_hosts(fleet.hosts.iter().map(|h| h.key), shared.now());
@@ -77,7 +77,7 @@ impl HealthTask {
     }
 
     /// Runs until both channels close.
-    pub async fn run(
+    pub(crate) async fn run(
         mut self,
         mut events: mpsc::Receiver<HealthEvent>,
         mut control: mpsc::UnboundedReceiver<Control>,
@@ -337,7 +337,6 @@ impl HealthTask {
         self.shared.view.store(Arc::new(HealthView {
             snapshot,
             vals: Arc::clone(&self.vals_view),
-            at: now,
         }));
     }
 
@@ -421,7 +420,7 @@ fn secs(d: Duration) -> Duration {
 /// from health to routing, shared with embedders (`ringward_embed::admission`). A host in
 /// probation gets its share of its own keys as a ramp in the snapshot itself, so the proxy
 /// and `/admin/route` make the same choice.
-pub fn admissions(fleet: &Fleet, snapshot: &HealthSnapshot<HostKey>) -> Vec<Admission> {
+pub(crate) fn admissions(fleet: &Fleet, snapshot: &HealthSnapshot<HostKey>) -> Vec<Admission> {
     ringward_embed::admissions(fleet.hosts.iter().map(|h| h.key), snapshot)
 }
 

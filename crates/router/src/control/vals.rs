@@ -9,7 +9,7 @@ use health::guard::ValState;
 
 /// What the request path must do with one Val.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Kept to its own host: no retry, no rescue and no spill to another host.
     Suspect,
     /// Answered 503 at once; `until` is when it ends by itself (none: by hand only).
@@ -21,13 +21,15 @@ pub enum Verdict {
 
 /// The restricted Vals, by key hash.
 #[derive(Debug, Default)]
-pub struct ValSet {
+pub(crate) struct ValSet {
     vals: HashMap<u64, Verdict>,
 }
 
 impl ValSet {
     /// The set from the guard's restricted Vals.
-    pub fn from_guard(restricted: impl Iterator<Item = (u64, ValState, Option<Instant>)>) -> Self {
+    pub(crate) fn from_guard(
+        restricted: impl Iterator<Item = (u64, ValState, Option<Instant>)>,
+    ) -> Self {
         let vals = restricted
             .filter_map(|(val, state, until)| match state {
                 ValState::Normal => None,
@@ -40,7 +42,7 @@ impl ValSet {
 
     /// The verdict on the Val with key hash `val`, if any.
     #[inline]
-    pub fn get(&self, val: u64) -> Option<Verdict> {
+    pub(crate) fn get(&self, val: u64) -> Option<Verdict> {
         if self.vals.is_empty() {
             return None;
         }
@@ -48,20 +50,16 @@ impl ValSet {
     }
 
     /// How many Vals are restricted.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.vals.len()
-    }
-
-    /// True when no Val is restricted.
-    pub fn is_empty(&self) -> bool {
-        self.vals.is_empty()
     }
 }
 
 impl Verdict {
     /// How long a client should wait before trying again, at `now`: the time left on an
     /// automatic quarantine, or `otherwise` for one held by hand.
-    pub fn retry_after(self, now: Instant, otherwise: Duration) -> Duration {
+    pub(crate) fn retry_after(self, now: Instant, otherwise: Duration) -> Duration {
         match self {
             Verdict::Quarantined { until: Some(until) } => until
                 .saturating_duration_since(now)

@@ -19,14 +19,14 @@ const BUCKETS: [f64; 13] = [
 
 /// A fixed-bucket latency histogram.
 #[derive(Debug, Default)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     counts: [AtomicU64; BUCKETS.len() + 1],
     sum_micros: AtomicU64,
 }
 
 impl Histogram {
     /// Records one observation.
-    pub fn observe(&self, d: Duration) {
+    pub(crate) fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
         let i = BUCKETS
             .iter()
@@ -71,7 +71,7 @@ impl Histogram {
 /// `# HELP`, `# TYPE` and then every sample, so a family is always one group in the output
 /// (the Prometheus text format requires it) however the caller interleaves the collection.
 #[derive(Debug)]
-pub struct Family {
+pub(crate) struct Family {
     name: &'static str,
     kind: &'static str,
     help: &'static str,
@@ -80,7 +80,7 @@ pub struct Family {
 
 impl Family {
     /// An empty family; `kind` is `counter`, `gauge` or `histogram`.
-    pub fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
+    pub(crate) fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
         Family {
             name,
             kind,
@@ -90,7 +90,7 @@ impl Family {
     }
 
     /// Adds a sample; `labels` is the text between the braces (empty for none).
-    pub fn sample(&mut self, labels: &str, value: impl std::fmt::Display) {
+    pub(crate) fn sample(&mut self, labels: &str, value: impl std::fmt::Display) {
         let name = self.name;
         if labels.is_empty() {
             let _ = writeln!(self.samples, "{name} {value}");
@@ -100,7 +100,7 @@ impl Family {
     }
 
     /// Writes the family as one group: HELP, TYPE, samples.
-    pub fn write_to(&self, out: &mut String) {
+    pub(crate) fn write_to(&self, out: &mut String) {
         let (name, kind, help) = (self.name, self.kind, self.help);
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         out.push_str(&self.samples);
@@ -112,57 +112,51 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// The metrics of one host (or of the requests that reached no host).
 #[derive(Debug, Default)]
-pub struct HostMetrics {
+pub(crate) struct HostMetrics {
     requests: [AtomicU64; 5],
     latency: Histogram,
 }
 
 impl HostMetrics {
     /// Records a response sent to the client and its latency.
-    pub fn record(&self, status: StatusCode, latency: Duration) {
+    pub(crate) fn record(&self, status: StatusCode, latency: Duration) {
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         self.requests[class].fetch_add(1, Ordering::Relaxed);
         self.latency.observe(latency);
-    }
-
-    /// Requests answered with this status class (1..=5).
-    pub fn requests(&self, class: u16) -> u64 {
-        let i = usize::from(class).clamp(1, 5) - 1;
-        self.requests[i].load(Ordering::Relaxed)
     }
 }
 
 /// Router-wide counters.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// Retries after a connect failure or a reset.
-    pub retries: AtomicU64,
+    pub(crate) retries: AtomicU64,
     /// Requests re-sent because their host was ejected while they waited.
-    pub rescues: AtomicU64,
+    pub(crate) rescues: AtomicU64,
     /// Retries refused because the budget was spent.
-    pub retries_refused: AtomicU64,
+    pub(crate) retries_refused: AtomicU64,
     /// 503s because every candidate (or the router) was at its cap.
-    pub rejected_capacity: AtomicU64,
+    pub(crate) rejected_capacity: AtomicU64,
     /// 503s because no host was eligible.
-    pub rejected_no_host: AtomicU64,
+    pub(crate) rejected_no_host: AtomicU64,
     /// 400s because no key could be extracted.
-    pub rejected_no_key: AtomicU64,
+    pub(crate) rejected_no_key: AtomicU64,
     /// Health events dropped because the health task's queue was full.
-    pub health_events_dropped: AtomicU64,
+    pub(crate) health_events_dropped: AtomicU64,
     /// Config reloads applied.
-    pub reloads: AtomicU64,
+    pub(crate) reloads: AtomicU64,
     /// Config reloads refused (bad config).
-    pub reloads_failed: AtomicU64,
+    pub(crate) reloads_failed: AtomicU64,
 }
 
 /// The cascade guard's counters.
 #[derive(Debug, Default)]
-pub struct GuardCounters {
+pub(crate) struct GuardCounters {
     /// Requests answered 503 because their Val is quarantined (at the door, or cut short
     /// in flight on an ejected host).
-    pub refused: AtomicU64,
+    pub(crate) refused: AtomicU64,
     /// Retries and rescues not made because the Val is a suspect.
-    pub withheld: AtomicU64,
+    pub(crate) withheld: AtomicU64,
     /// Quarantines begun, by reason (`QUARANTINE_REASONS` order).
     quarantines: [AtomicU64; QUARANTINE_REASONS.len()],
 }
@@ -176,18 +170,10 @@ const QUARANTINE_REASONS: [ValReason; 3] = [
 
 impl GuardCounters {
     /// Counts a quarantine begun for `reason`.
-    pub fn record_quarantine(&self, reason: ValReason) {
+    pub(crate) fn record_quarantine(&self, reason: ValReason) {
         if let Some(i) = QUARANTINE_REASONS.iter().position(|r| *r == reason) {
             self.quarantines[i].fetch_add(1, Ordering::Relaxed);
         }
-    }
-
-    /// Quarantines begun so far for `reason`.
-    pub fn quarantines(&self, reason: ValReason) -> u64 {
-        QUARANTINE_REASONS
-            .iter()
-            .position(|r| *r == reason)
-            .map_or(0, |i| self.quarantines[i].load(Ordering::Relaxed))
     }
 
     fn render(&self, out: &mut String) {
@@ -222,35 +208,36 @@ impl GuardCounters {
 
 /// Every metric of the router.
 #[derive(Debug, Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     hosts: Mutex<BTreeMap<String, Arc<HostMetrics>>>,
     /// Requests that reached no host (400, 503 with no host). Rendered as their own
     /// families (`ringward_unrouted_*`), so no host name can collide with them.
-    pub unrouted: HostMetrics,
+    pub(crate) unrouted: HostMetrics,
     /// Router-wide counters.
-    pub counters: Counters,
+    pub(crate) counters: Counters,
     /// The cascade guard's counters.
-    pub guard: GuardCounters,
+    pub(crate) guard: GuardCounters,
     /// Client connections: open, refused at the cap, the cap.
-    pub connections: Arc<ConnStats>,
+    pub(crate) connections: Arc<ConnStats>,
     ejections: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
     /// The handle for host `name` (created once, kept across reloads).
-    pub fn host(&self, name: &str) -> Arc<HostMetrics> {
+    pub(crate) fn host(&self, name: &str) -> Arc<HostMetrics> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(hosts.entry(name.to_owned()).or_default())
     }
 
     /// Counts one ejection for `reason` (called by the health task).
-    pub fn record_ejection(&self, reason: &str) {
+    pub(crate) fn record_ejection(&self, reason: &str) {
         let mut map = self.ejections.lock().unwrap_or_else(|e| e.into_inner());
         *map.entry(reason.to_owned()).or_default() += 1;
     }
 
     /// Ejections so far for `reason`.
-    pub fn ejections(&self, reason: &str) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn ejections(&self, reason: &str) -> u64 {
         let map = self.ejections.lock().unwrap_or_else(|e| e.into_inner());
         map.get(reason).copied().unwrap_or(0)
     }
@@ -258,7 +245,7 @@ impl Metrics {
     /// Renders the request metrics of the hosts in `live` (the current fleet: a host removed
     /// by a reload keeps its counters, in case it comes back, but its series disappear);
     /// per-host gauges are added by the caller (admin).
-    pub fn render(&self, out: &mut String, live: &[&str]) {
+    pub(crate) fn render(&self, out: &mut String, live: &[&str]) {
         let hosts: Vec<(String, Arc<HostMetrics>)> = {
             let map = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
             map.iter()
@@ -398,7 +385,7 @@ impl Metrics {
 }
 
 /// Escapes a Prometheus label value.
-pub fn escape(value: &str) -> String {
+pub(crate) fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

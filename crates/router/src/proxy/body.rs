@@ -16,13 +16,13 @@ use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
 /// The error type of every body the router moves.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body type the router serves and sends upstream.
-pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Boxes any body into a [`ProxyBody`].
-pub fn boxed<B>(body: B) -> ProxyBody
+pub(crate) fn boxed<B>(body: B) -> ProxyBody
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -31,20 +31,20 @@ where
 }
 
 /// A body of fixed bytes.
-pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> ProxyBody {
     boxed(http_body_util::Full::new(bytes.into()).map_err(|never| match never {}))
 }
 
 /// An empty body.
-pub fn empty() -> ProxyBody {
+pub(crate) fn empty() -> ProxyBody {
     boxed(http_body_util::Empty::new().map_err(|never| match never {}))
 }
 
 /// A body ran out of time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyTimeout {
+pub(crate) struct BodyTimeout {
     /// True for the idle timeout, false for the whole-request deadline.
-    pub idle: bool,
+    pub(crate) idle: bool,
 }
 
 impl fmt::Display for BodyTimeout {
@@ -61,7 +61,7 @@ impl std::error::Error for BodyTimeout {}
 
 pin_project! {
     /// A body with an idle timeout and an absolute deadline, holding `guard` until it ends.
-    pub struct TimedBody<B, G> {
+    pub(crate) struct TimedBody<B, G> {
         #[pin]
         inner: B,
         #[pin]
@@ -75,7 +75,7 @@ pin_project! {
 
 impl<B, G> TimedBody<B, G> {
     /// Wraps `inner`: at most `idle` between frames, nothing after `deadline`.
-    pub fn new(inner: B, idle: Duration, deadline: Instant, guard: Option<G>) -> Self {
+    pub(crate) fn new(inner: B, idle: Duration, deadline: Instant, guard: Option<G>) -> Self {
         let first = (Instant::now() + idle).min(deadline);
         TimedBody {
             inner,

@@ -5,15 +5,6 @@
 //! ([`LimitedBody`]) and ends in a [`BodyTooLarge`] error the moment it passes the limit, which
 //! the proxy turns into 413 (or an aborted response if the host already answered). Either way
 //! it is the client's fault, never the host's.
-//!
-//! ```
-//! use http::Request;
-//! use ringward::proxy::body_limit::declared_over;
-//!
-//! let req = Request::post("/v/a/run").header("content-length", "2048").body(()).unwrap();
-//! assert!(declared_over(&req, 1024));
-//! assert!(!declared_over(&req, 4096));
-//! ```
 
 use std::fmt;
 use std::pin::Pin;
@@ -29,9 +20,9 @@ use crate::proxy::body::BoxError;
 
 /// A request body passed the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyTooLarge {
+pub(crate) struct BodyTooLarge {
     /// The limit, in bytes.
-    pub limit: u64,
+    pub(crate) limit: u64,
 }
 
 impl fmt::Display for BodyTooLarge {
@@ -44,7 +35,7 @@ impl std::error::Error for BodyTooLarge {}
 
 /// True when `req` declares a `Content-Length` over `limit` (framing has already refused
 /// malformed or conflicting values, so an unparsable one here is left to hyper).
-pub fn declared_over<B>(req: &Request<B>, limit: u64) -> bool {
+pub(crate) fn declared_over<B>(req: &Request<B>, limit: u64) -> bool {
     req.headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -54,7 +45,7 @@ pub fn declared_over<B>(req: &Request<B>, limit: u64) -> bool {
 
 pin_project! {
     /// A body that fails with [`BodyTooLarge`] once more than `limit` data bytes went through.
-    pub struct LimitedBody<B> {
+    pub(crate) struct LimitedBody<B> {
         #[pin]
         inner: B,
         seen: u64,
@@ -65,7 +56,7 @@ pin_project! {
 
 impl<B> LimitedBody<B> {
     /// Wraps `inner` with a limit of `limit` bytes.
-    pub fn new(inner: B, limit: u64) -> Self {
+    pub(crate) fn new(inner: B, limit: u64) -> Self {
         LimitedBody {
             inner,
             seen: 0,
@@ -123,6 +114,16 @@ where
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+
+    #[test]
+    fn a_declared_length_over_the_limit_is_refused_up_front() {
+        let req = http::Request::post("/v/a/run")
+            .header("content-length", "2048")
+            .body(())
+            .unwrap();
+        assert!(declared_over(&req, 1024));
+        assert!(!declared_over(&req, 4096));
+    }
 
     /// A body yielding `parts` as data frames, one per poll.
     struct Chunks(std::collections::VecDeque<&'static str>);

@@ -13,10 +13,10 @@ use crate::error::ProxyError;
 use crate::proxy::body::ProxyBody;
 
 /// The client type used for proxying and probing.
-pub type UpstreamClient = Client<HttpConnector, ProxyBody>;
+pub(crate) type UpstreamClient = Client<HttpConnector, ProxyBody>;
 
 /// Builds the pooled client for `config`.
-pub fn build(config: &UpstreamConfig) -> UpstreamClient {
+pub(crate) fn build(config: &UpstreamConfig) -> UpstreamClient {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(config.connect_timeout));
     connector.set_nodelay(true);
@@ -29,7 +29,7 @@ pub fn build(config: &UpstreamConfig) -> UpstreamClient {
 }
 
 /// Maps a client error to the status-bearing error and the health signal it is.
-pub fn classify(err: &hyper_util::client::legacy::Error) -> (ProxyError, GatewayFailure) {
+pub(crate) fn classify(err: &hyper_util::client::legacy::Error) -> (ProxyError, GatewayFailure) {
     if err.is_connect() {
         if chain_has_io_kind(err, std::io::ErrorKind::TimedOut) {
             return (ProxyError::ConnectTimeout, GatewayFailure::ConnectTimeout);

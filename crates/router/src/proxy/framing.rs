@@ -18,13 +18,13 @@ use crate::proxy::body::{self, BoxError, ProxyBody};
 
 /// The framing rule a request with both Transfer-Encoding and Content-Length breaks
 /// (refused here above hyper, and below it by `conn::head_guard`).
-pub const TE_WITH_CL: &str = "both Transfer-Encoding and Content-Length";
+pub(crate) const TE_WITH_CL: &str = "both Transfer-Encoding and Content-Length";
 
 /// Why a request's framing was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FramingError {
+pub(crate) struct FramingError {
     /// The rule broken.
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
 }
 
 impl fmt::Display for FramingError {
@@ -43,7 +43,7 @@ fn refuse(reason: &'static str) -> Result<(), FramingError> {
 /// Both Transfer-Encoding and Content-Length; more than one Transfer-Encoding, or one other
 /// than a single `chunked`; no Host on HTTP/1.1; more than one Host; a Host that differs
 /// from an absolute-form target.
-pub fn check<B>(req: &Request<B>) -> Result<(), FramingError> {
+pub(crate) fn check<B>(req: &Request<B>) -> Result<(), FramingError> {
     let headers = req.headers();
     let mut te = headers.get_all(TRANSFER_ENCODING).iter();
     if let Some(first) = te.next() {
@@ -81,7 +81,7 @@ pub fn check<B>(req: &Request<B>) -> Result<(), FramingError> {
 }
 
 /// The 400 answer to a refused request (JSON body, `Connection: close`).
-pub fn reject(error: &FramingError, _version: Version) -> Response<ProxyBody> {
+pub(crate) fn reject(error: &FramingError, _version: Version) -> Response<ProxyBody> {
     ProxyError::BadFraming {
         reason: error.reason,
     }
@@ -91,7 +91,7 @@ pub fn reject(error: &FramingError, _version: Version) -> Response<ProxyBody> {
 
 /// Wraps a request body error that came from the client's side of the router.
 #[derive(Debug)]
-pub struct ClientBodyError(pub BoxError);
+pub(crate) struct ClientBodyError(pub BoxError);
 
 impl fmt::Display for ClientBodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -108,7 +108,7 @@ impl std::error::Error for ClientBodyError {
 /// The client's fault behind an upstream error, when the request body is what failed:
 /// 408 for a stalled body, 413 for one over the size limit, 400 for a broken one; None when
 /// the host is to blame.
-pub fn client_fault(err: &hyper_util::client::legacy::Error) -> Option<ProxyError> {
+pub(crate) fn client_fault(err: &hyper_util::client::legacy::Error) -> Option<ProxyError> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
     while let Some(e) = source {
         if let Some(ClientBodyError(inner)) = e.downcast_ref::<ClientBodyError>() {
@@ -121,7 +121,7 @@ pub fn client_fault(err: &hyper_util::client::legacy::Error) -> Option<ProxyErro
 
 /// The answer when a client's body failed while the router read it itself (a small body
 /// buffered so that it can be sent again).
-pub fn client_body_fault(err: &BoxError) -> ProxyError {
+pub(crate) fn client_body_fault(err: &BoxError) -> ProxyError {
     match err.downcast_ref::<ClientBodyError>() {
         Some(ClientBodyError(inner)) => body_fault(inner),
         None => ProxyError::ClientBody,

@@ -45,7 +45,7 @@ const RETRY_BUFFER: u64 = 64 * 1024;
 
 /// Handles one client request from the connection `conn` (its client address and forwarding
 /// values). Never fails: errors become contract-3 responses.
-pub async fn handle(
+pub(crate) async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
     conn: Arc<ForwardingCache>,

@@ -28,7 +28,7 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 /// True for a fixed hop-by-hop header name.
-pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.contains(&name.as_str())
 }
 
@@ -43,7 +43,7 @@ fn listed_in_connection(headers: &HeaderMap, name: &str) -> bool {
 }
 
 /// Removes every hop-by-hop header, including those the `Connection` header names.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Names listed in Connection are hop-by-hop for this message only; collect them first
     // because removing while iterating the Connection values would alias the map. Tokens
     // that are fixed hop-by-hop names (`keep-alive`, `close`, ...) need no name built.
@@ -79,7 +79,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// What the router adds to a request on its way up, computed once per request (every
 /// attempt reuses the values: a clone of a `HeaderValue` is a reference count).
 #[derive(Debug, Clone, Default)]
-pub struct Forwarding {
+pub(crate) struct Forwarding {
     host: Option<HeaderValue>,
     x_forwarded_for: Option<HeaderValue>,
     forwarded: Option<HeaderValue>,
@@ -89,7 +89,7 @@ impl Forwarding {
     /// The values for a request with headers `src` (as the client sent them), target
     /// authority `authority` (HTTP/2's `:authority`, used when there is no Host) and client
     /// address `client`.
-    pub fn new(src: &HeaderMap, authority: Option<&Authority>, client: SocketAddr) -> Self {
+    pub(crate) fn new(src: &HeaderMap, authority: Option<&Authority>, client: SocketAddr) -> Self {
         let host = src
             .get(header::HOST)
             .cloned()
@@ -129,27 +129,22 @@ impl Forwarding {
 /// the same Host and no earlier hop's `X-Forwarded-For` or `Forwarded`: their values are then
 /// formatted once per connection and every request takes reference-counted clones.
 #[derive(Debug)]
-pub struct ForwardingCache {
+pub(crate) struct ForwardingCache {
     client: SocketAddr,
     last: ArcSwapOption<Forwarding>,
 }
 
 impl ForwardingCache {
     /// An empty cache for the connection from `client`.
-    pub fn new(client: SocketAddr) -> Self {
+    pub(crate) fn new(client: SocketAddr) -> Self {
         ForwardingCache {
             client,
             last: ArcSwapOption::empty(),
         }
     }
 
-    /// The client's address.
-    pub fn client(&self) -> SocketAddr {
-        self.client
-    }
-
     /// [`Forwarding::new`] for this connection, reusing the last values when they apply.
-    pub fn get(&self, src: &HeaderMap, authority: Option<&Authority>) -> Forwarding {
+    pub(crate) fn get(&self, src: &HeaderMap, authority: Option<&Authority>) -> Forwarding {
         let host = src.get(header::HOST);
         let plain = host.is_some()
             && !src.contains_key(&X_FORWARDED_FOR)
@@ -173,7 +168,7 @@ impl ForwardingCache {
 
 /// The headers to send upstream: `src` minus every hop-by-hop header, with `X-Forwarded-For`,
 /// `Forwarded` and `Host` from `forwarding`. One pass into a map sized for the result.
-pub fn upstream_headers(src: &HeaderMap, forwarding: &Forwarding) -> HeaderMap {
+pub(crate) fn upstream_headers(src: &HeaderMap, forwarding: &Forwarding) -> HeaderMap {
     let has_connection = src.contains_key(header::CONNECTION);
     let mut out = HeaderMap::with_capacity(src.keys_len() + 3);
     for (name, v) in src {

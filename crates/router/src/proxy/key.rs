@@ -100,7 +100,7 @@ pub fn extract_key<'r, B>(sources: &[KeySource], req: &'r Request<B>) -> Option<
 }
 
 /// [`extract_key`] from a request's target and headers.
-pub fn extract_key_from<'r>(
+pub(crate) fn extract_key_from<'r>(
     sources: &[KeySource],
     uri: &'r Uri,
     headers: &'r HeaderMap,
@@ -149,7 +149,7 @@ fn path_segment(path: &str, index: usize) -> Option<&str> {
 }
 
 /// The raw value of the first `name=` parameter in `query` (also `?key=` of the admin API).
-pub fn query_value<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+pub(crate) fn query_value<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then_some(v)

@@ -2,13 +2,13 @@
 //! decision, the upstream request and its headers, the pooled client, retries and rescues,
 //! the streamed response. [`handle`] is the entry point.
 
-pub mod body;
-pub mod body_limit;
-pub mod client;
-pub mod framing;
-pub mod handler;
-pub mod headers;
-pub mod key;
-pub mod retry;
+pub(crate) mod body;
+pub(crate) mod body_limit;
+pub(crate) mod client;
+pub(crate) mod framing;
+pub(crate) mod handler;
+pub(crate) mod headers;
+pub(crate) mod key;
+pub(crate) mod retry;
 
-pub use handler::handle;
+pub(crate) use handler::handle;

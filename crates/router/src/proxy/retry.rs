@@ -14,7 +14,7 @@ const SCALE: i64 = 1000;
 
 /// A lock-free retry budget.
 #[derive(Debug)]
-pub struct RetryBudget {
+pub(crate) struct RetryBudget {
     balance: AtomicI64,
     deposit: i64,
     cap: i64,
@@ -22,7 +22,7 @@ pub struct RetryBudget {
 
 impl RetryBudget {
     /// A budget allowing `ratio` retries per request, with a reserve of `min` retries.
-    pub fn new(ratio: f64, min: u32) -> Self {
+    pub(crate) fn new(ratio: f64, min: u32) -> Self {
         let deposit = (ratio.clamp(0.0, 1.0) * SCALE as f64).round() as i64;
         let reserve = i64::from(min) * SCALE;
         RetryBudget {
@@ -34,7 +34,7 @@ impl RetryBudget {
     }
 
     /// Records one request (call once per client request, not per attempt).
-    pub fn deposit(&self) {
+    pub(crate) fn deposit(&self) {
         let _ = self
             .balance
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
@@ -43,7 +43,7 @@ impl RetryBudget {
     }
 
     /// Takes a token for one retry; false when the budget is spent.
-    pub fn try_withdraw(&self) -> bool {
+    pub(crate) fn try_withdraw(&self) -> bool {
         self.balance
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
                 (b >= SCALE).then_some(b - SCALE)
@@ -53,7 +53,7 @@ impl RetryBudget {
 }
 
 /// Methods that may be re-sent after part of the request reached a host (RFC 9110 9.2.2).
-pub fn is_idempotent(method: &Method) -> bool {
+pub(crate) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
