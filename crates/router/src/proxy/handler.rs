@@ -53,11 +53,7 @@ pub(crate) async fn handle(
     let started = Instant::now();
     if let Err(e) = crate::proxy::framing::check(&req) {
         let resp = crate::proxy::framing::reject(&e, req.version());
-        shared
-            .metrics
-            .unrouted
-            .record(resp.status(), started.elapsed());
-        return resp;
+        return unrouted(&shared, resp, started);
     }
     let config = shared.config.load_full();
     let limit = config.limits.max_request_body;
@@ -66,26 +62,7 @@ pub(crate) async fn handle(
     // Split first: the key borrows from the request's head for the whole exchange.
     let (parts, body) = req.into_parts();
     let Some(key) = extract_key_from(&config.route.key, &parts.uri, &parts.headers) else {
-        shared
-            .metrics
-            .counters
-            .rejected_no_key
-            .fetch_add(1, Ordering::Relaxed);
-        let tried = config
-            .route
-            .key
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let resp = ProxyError::NoKey { tried }
-            .response(None, None, config.limits.retry_after)
-            .map(body::full);
-        shared
-            .metrics
-            .unrouted
-            .record(resp.status(), started.elapsed());
-        return resp;
+        return no_key(&shared, &config, started);
     };
     let mut ctx = Ctx {
         shared: &shared,
@@ -121,30 +98,11 @@ pub(crate) async fn handle(
 
     let deadline = started + config.upstream.request_timeout;
     let idempotent = is_idempotent(&parts.method);
-    // An empty body, or a small one read whole first, can be sent again; a streamed one
-    // only once.
-    let empty = body.is_end_stream();
-    let small = !empty && body.size_hint().exact().is_some_and(|n| n <= RETRY_BUFFER);
-    let mut streamed: Option<ProxyBody> = (!empty).then(|| {
-        // Marked, so a broken or stalled upload is told apart from a failing host.
-        body::boxed(
-            TimedBody::<_, ()>::new(
-                crate::proxy::body_limit::LimitedBody::new(body, limit),
-                config.upstream.body_idle_timeout,
-                deadline,
-                None,
-            )
-            .map_err(|e| -> BoxError { Box::new(crate::proxy::framing::ClientBodyError(e)) }),
-        )
-    });
-    let buffered: Option<Bytes> = match streamed.take_if(|_| small) {
-        Some(upload) => match upload.collect().await {
-            Ok(whole) => Some(whole.to_bytes()),
-            Err(e) => return ctx.fail(crate::proxy::framing::client_body_fault(&e), None),
-        },
-        None => None,
+    let mut upload = match Upload::read(body, &config, deadline).await {
+        Ok(upload) => upload,
+        Err(error) => return ctx.fail(error, None),
     };
-    let replayable = empty || buffered.is_some();
+    let replayable = upload.replayable();
     // Requests that may be re-sent watch for their host's ejection; with the guard on, every
     // request does, so one of a Val quarantined meanwhile is answered at once, not at its
     // timeout.
@@ -175,12 +133,9 @@ pub(crate) async fn handle(
             excluded.push(id);
             continue;
         };
-        let upstream_body = match (streamed.take(), &buffered) {
-            (Some(b), _) => b,
-            (None, Some(whole)) => body::full(whole.clone()),
-            (None, None) if empty => body::empty(),
+        let Some(upstream_body) = upload.next() else {
             // The streamed body went to an earlier attempt.
-            (None, None) => break,
+            break;
         };
         let upstream = build_request(&parts, &host.authority, &forwarding, upstream_body);
         let attempt_started = Instant::now();
@@ -228,20 +183,7 @@ pub(crate) async fn handle(
                     outcome: health::Outcome::GatewayFailure(failure),
                 });
                 drop(permit);
-                let retry = if error.nothing_sent() {
-                    // Nothing reached the host: any method may go to the next preference,
-                    // as long as the body can still be sent.
-                    replayable
-                } else if matches!(error, ProxyError::Reset)
-                    && idempotent
-                    && replayable
-                    && !reset_retried
-                {
-                    reset_retried = true;
-                    true
-                } else {
-                    false
-                };
+                let retry = may_retry(&error, idempotent, replayable, &mut reset_retried);
                 if retry && pinned {
                     // A suspect goes to no other host.
                     shared
@@ -302,37 +244,150 @@ pub(crate) async fn handle(
     if let Some((error, published, id)) = last_error {
         return ctx.fail(error, Some(published.fleet.host(id)));
     }
-    // No host: say whether it is capacity (try again soon) or eligibility.
+    let error = no_host(&shared, hash, &excluded, &bounded);
+    ctx.fail(error, None)
+}
+
+/// Counts and returns an answer given before any key was known.
+fn unrouted(shared: &Shared, resp: Response<ProxyBody>, started: Instant) -> Response<ProxyBody> {
+    shared
+        .metrics
+        .unrouted
+        .record(resp.status(), started.elapsed());
+    resp
+}
+
+/// 400: no key source gave a key (the body names the sources tried).
+fn no_key(shared: &Shared, config: &Config, started: Instant) -> Response<ProxyBody> {
+    shared
+        .metrics
+        .counters
+        .rejected_no_key
+        .fetch_add(1, Ordering::Relaxed);
+    let tried = config
+        .route
+        .key
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let resp = ProxyError::NoKey { tried }
+        .response(None, None, config.limits.retry_after)
+        .map(body::full);
+    unrouted(shared, resp, started)
+}
+
+/// Whether a failed attempt may go to the next preference (the budget still has a say):
+/// when nothing reached the host, any method may, as long as the body can be sent again;
+/// after a reset, an idempotent request with a replayable body may, once.
+fn may_retry(
+    error: &ProxyError,
+    idempotent: bool,
+    replayable: bool,
+    reset_retried: &mut bool,
+) -> bool {
+    if error.nothing_sent() {
+        replayable
+    } else if matches!(error, ProxyError::Reset) && idempotent && replayable && !*reset_retried {
+        *reset_retried = true;
+        true
+    } else {
+        false
+    }
+}
+
+/// No host took the request: say whether it is capacity (try again soon) or eligibility.
+fn no_host(
+    shared: &Shared,
+    hash: KeyHash,
+    excluded: &Excluded,
+    bounded: &router_core::BoundedLoads,
+) -> ProxyError {
     let published = shared.published.load_full();
     let explain = published.snapshot.explain(
         hash,
         &Excluding {
             loads: &published.fleet.loads,
-            excluded: &excluded,
+            excluded,
         },
-        &bounded,
+        bounded,
     );
-    let capacity = !explain.walk.is_empty()
-        && explain.walk.iter().any(|s| {
-            matches!(
-                s.skipped,
-                Some(SkipReason::AtCapacity) | Some(SkipReason::OverBalance)
+    let capacity = explain.walk.iter().any(|s| {
+        matches!(
+            s.skipped,
+            Some(SkipReason::AtCapacity) | Some(SkipReason::OverBalance)
+        )
+    });
+    let counters = &shared.metrics.counters;
+    if capacity {
+        counters.rejected_capacity.fetch_add(1, Ordering::Relaxed);
+        ProxyError::AtCapacity
+    } else {
+        counters.rejected_no_host.fetch_add(1, Ordering::Relaxed);
+        ProxyError::NoEligibleHost
+    }
+}
+
+/// The request body, as the attempts send it: none, a small one read whole first (so it can
+/// be sent again), or a stream that goes to one attempt only.
+struct Upload {
+    empty: bool,
+    buffered: Option<Bytes>,
+    streamed: Option<ProxyBody>,
+}
+
+impl Upload {
+    /// Reads a body of declared size up to [`RETRY_BUFFER`] whole; wraps any other in the
+    /// body limit, the idle timeout and the deadline, marked so that a broken or stalled
+    /// upload is told apart from a failing host.
+    async fn read(
+        body: Incoming,
+        config: &Config,
+        deadline: Instant,
+    ) -> Result<Upload, ProxyError> {
+        let empty = body.is_end_stream();
+        let small = !empty && body.size_hint().exact().is_some_and(|n| n <= RETRY_BUFFER);
+        let mut streamed: Option<ProxyBody> = (!empty).then(|| {
+            body::boxed(
+                TimedBody::<_, ()>::new(
+                    crate::proxy::body_limit::LimitedBody::new(
+                        body,
+                        config.limits.max_request_body,
+                    ),
+                    config.upstream.body_idle_timeout,
+                    deadline,
+                    None,
+                )
+                .map_err(|e| -> BoxError { Box::new(crate::proxy::framing::ClientBodyError(e)) }),
             )
         });
-    if capacity {
-        shared
-            .metrics
-            .counters
-            .rejected_capacity
-            .fetch_add(1, Ordering::Relaxed);
-        ctx.fail(ProxyError::AtCapacity, None)
-    } else {
-        shared
-            .metrics
-            .counters
-            .rejected_no_host
-            .fetch_add(1, Ordering::Relaxed);
-        ctx.fail(ProxyError::NoEligibleHost, None)
+        let buffered = match streamed.take_if(|_| small) {
+            Some(upload) => match upload.collect().await {
+                Ok(whole) => Some(whole.to_bytes()),
+                Err(e) => return Err(crate::proxy::framing::client_body_fault(&e)),
+            },
+            None => None,
+        };
+        Ok(Upload {
+            empty,
+            buffered,
+            streamed,
+        })
+    }
+
+    /// True when every attempt can send the body (empty, or read whole).
+    fn replayable(&self) -> bool {
+        self.empty || self.buffered.is_some()
+    }
+
+    /// The body for the next attempt; `None` once a streamed body went to an earlier one.
+    fn next(&mut self) -> Option<ProxyBody> {
+        match (self.streamed.take(), &self.buffered) {
+            (Some(b), _) => Some(b),
+            (None, Some(whole)) => Some(body::full(whole.clone())),
+            (None, None) if self.empty => Some(body::empty()),
+            (None, None) => None,
+        }
     }
 }
 
