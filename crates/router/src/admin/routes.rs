@@ -18,8 +18,6 @@ use tokio::sync::oneshot;
 use crate::control::fleet::{Fleet, HostKey, Published};
 use crate::control::messages::{Control, OperatorReply, ValCommand};
 use crate::control::shared::Shared;
-use crate::control::view::{HealthView, STATES};
-use crate::metrics::{Family, escape};
 use crate::proxy::body::{self, ProxyBody};
 
 /// Handles one admin request.
@@ -417,143 +415,12 @@ fn round3(x: f64) -> f64 {
 }
 
 fn metrics(shared: &Shared) -> Response<ProxyBody> {
-    let mut resp = text(StatusCode::OK, render_metrics(shared));
+    let mut resp = text(StatusCode::OK, crate::admin::exposition::render(shared));
     resp.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
-}
-
-/// The whole `/metrics` text.
-fn render_metrics(shared: &Shared) -> String {
-    let mut out = String::with_capacity(8192);
-    let published = shared.published.load();
-    let live: Vec<&str> = published
-        .fleet
-        .hosts
-        .iter()
-        .map(|h| h.name.as_str())
-        .collect();
-    shared.metrics.render(&mut out, &live);
-    render_hosts(shared, &published, &mut out);
-    out
-}
-
-/// Per-host gauges: in flight, state, pool figures, probe age. One [`Family`] per metric,
-/// filled host by host and written one after another, so each family is one group.
-fn render_hosts(shared: &Shared, published: &Published, out: &mut String) {
-    let view: Arc<HealthView> = shared.view.load_full();
-    let now = shared.now();
-    let mut in_flight_all = Family::new(
-        "ringward_in_flight",
-        "gauge",
-        "Requests in flight through the router.",
-    );
-    in_flight_all.sample("", shared.global.count());
-    in_flight_all.write_to(out);
-    let eligible = published.eligible();
-    let mut hosts_eligible = Family::new(
-        "ringward_hosts_eligible",
-        "gauge",
-        "Hosts that may take requests.",
-    );
-    hosts_eligible.sample("", eligible);
-    hosts_eligible.write_to(out);
-    let mut panic = Family::new(
-        "ringward_panic",
-        "gauge",
-        "1 while the health panic mode is on.",
-    );
-    panic.sample("", u8::from(view.snapshot.panic.is_some()));
-    panic.write_to(out);
-    let mut in_flight = Family::new(
-        "ringward_host_in_flight",
-        "gauge",
-        "Requests in flight per host.",
-    );
-    let mut oldest_in_flight = Family::new(
-        "ringward_host_oldest_in_flight_seconds",
-        "gauge",
-        "Age of the host's oldest in-flight request (0 when none).",
-    );
-    let mut states = Family::new(
-        "ringward_host_state",
-        "gauge",
-        "1 for the host's current state, 0 for the others.",
-    );
-    let mut pool_max = Family::new(
-        "ringward_db_pool_max",
-        "gauge",
-        "The host's last reported DB pool capacity.",
-    );
-    let mut pool_in_use = Family::new(
-        "ringward_db_pool_in_use",
-        "gauge",
-        "The host's last reported DB pool connections checked out.",
-    );
-    let mut pool_waiting = Family::new(
-        "ringward_db_pool_waiting",
-        "gauge",
-        "The host's last reported tasks waiting for a DB pool connection.",
-    );
-    let mut pool_oldest = Family::new(
-        "ringward_db_pool_oldest_checkout_seconds",
-        "gauge",
-        "The host's last reported age of its longest-held DB connection.",
-    );
-    let mut probe = Family::new(
-        "ringward_probe_age_seconds",
-        "gauge",
-        "Time since the host's last completed probe (-1 before the first).",
-    );
-    for (i, h) in published.fleet.hosts.iter().enumerate() {
-        let host = format!("host=\"{}\"", escape(&h.name));
-        let (count, oldest) = published.fleet.loads.oldest(i, now);
-        in_flight.sample(&host, count);
-        oldest_in_flight.sample(&host, oldest.map_or(0.0, |d| d.as_secs_f64()));
-        let health = view.host(h.key);
-        let current = view.state_of(h.key);
-        for state in STATES.map(health::StateKind::as_str) {
-            states.sample(
-                &format!("{host},state=\"{state}\""),
-                u8::from(state == current),
-            );
-        }
-        if let Some(p) = health.and_then(|s| s.pool) {
-            pool_max.sample(&host, p.max);
-            pool_in_use.sample(&host, p.in_use);
-            pool_waiting.sample(&host, p.waiting);
-            pool_oldest.sample(&host, p.oldest_checkout.as_secs_f64());
-        }
-        // A stalled prober shows as a growing age; never probed shows as -1.
-        let age = health
-            .and_then(|s| s.last_probe)
-            .map_or(-1.0, |t| now.saturating_duration_since(t).as_secs_f64());
-        probe.sample(&host, age);
-    }
-    let mut vals = Family::new(
-        "ringward_guard_vals",
-        "gauge",
-        "Vals the cascade guard restricts now, by state.",
-    );
-    for state in [ValState::Suspect, ValState::Quarantined] {
-        let n = view.vals.iter().filter(|v| v.state == state).count();
-        vals.sample(&format!("state=\"{state}\""), n);
-    }
-    vals.write_to(out);
-    for family in [
-        in_flight,
-        oldest_in_flight,
-        states,
-        pool_max,
-        pool_in_use,
-        pool_waiting,
-        pool_oldest,
-        probe,
-    ] {
-        family.write_to(out);
-    }
 }
 
 #[cfg(test)]
@@ -563,9 +430,10 @@ mod tests {
     use health::{HealthSnapshot, HostHealth, PoolReport, Routing, StateKind};
 
     use super::*;
+    use crate::admin::lint::lint_exposition;
     use crate::config::Config;
     use crate::control::fleet::Fleet;
-    use crate::metrics::lint::lint_exposition;
+    use crate::control::view::HealthView;
 
     fn hosts(names: &[&str]) -> Vec<(String, SocketAddr)> {
         names
@@ -630,7 +498,7 @@ mod tests {
             .unrouted
             .record(StatusCode::BAD_REQUEST, Duration::ZERO);
         shared.metrics.record_ejection("pool_exhausted");
-        let out = render_metrics(&shared);
+        let out = crate::admin::exposition::render(&shared);
         lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
         for family in [
             "ringward_in_flight",
@@ -660,7 +528,7 @@ mod tests {
             .metrics
             .host("host-b")
             .record(StatusCode::OK, Duration::ZERO);
-        assert!(render_metrics(&shared).contains("host=\"host-b\""));
+        assert!(crate::admin::exposition::render(&shared).contains("host=\"host-b\""));
         // What a reload that drops host-b publishes.
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         let config = Config::for_hosts(any, any, &hosts(&["host-a"]));
@@ -675,7 +543,7 @@ mod tests {
         shared
             .published
             .store(Arc::new(Published::open(Arc::new(fleet), 1)));
-        let out = render_metrics(&shared);
+        let out = crate::admin::exposition::render(&shared);
         lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert!(out.contains("host=\"host-a\""));
         assert!(!out.contains("host-b"), "{out}");
