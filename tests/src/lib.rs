@@ -3,7 +3,7 @@
 //! - [`Fleet`]: K simulated hosts ([`simhost::SimHost`]) on `127.0.0.1:0`, with their
 //!   addresses, names and control handles (fault injection, counters).
 //! - [`eventually`] and friends: poll a condition until a deadline instead of sleeping.
-//! - [`client`]: a tiny HTTP/1.1 client with a bound on every call.
+//! - [`client`]: a tiny HTTP/1.1 client with a bound on every call (`ringward-testkit`'s).
 //!
 //! ```
 //! use std::time::Duration;
@@ -21,10 +21,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod client;
-mod eventually;
 mod fleet;
 
-pub use eventually::{POLL_INTERVAL, eventually, eventually_async, stays_pending, wait_for};
 pub use fleet::Fleet;
+pub use ringward_testkit::client;
+pub use ringward_testkit::{POLL_INTERVAL, eventually, eventually_async, stays_pending, wait_for};
 pub use simhost;

@@ -51,10 +51,13 @@ async fn val_requests_answer_with_host_key_and_load_report() {
     let host = start(4).await;
     let reply = get(host.addr(), "/v/alice-hello/run").await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.header("x-simhost"), "sim-a");
+    assert_eq!(reply.header("x-simhost").expect("header"), "sim-a");
     assert_eq!(reply.json()["host"], "sim-a");
     assert_eq!(reply.json()["val"], "alice-hello");
-    assert_eq!(orca(reply.header("endpoint-load-metrics")), (4, 0, 0, 0));
+    assert_eq!(
+        orca(reply.header("endpoint-load-metrics").expect("header")),
+        (4, 0, 0, 0)
+    );
 
     let req = http::Request::get("/anything")
         .header("x-val", "bob")
@@ -65,7 +68,10 @@ async fn val_requests_answer_with_host_key_and_load_report() {
 
     let health = get(host.addr(), "/healthz").await;
     assert_eq!(health.status, 200);
-    assert_eq!(health.header("content-type"), "application/health+json");
+    assert_eq!(
+        health.header("content-type").expect("header"),
+        "application/health+json"
+    );
     let body = health.json();
     assert_eq!(body["status"], "pass");
     assert_eq!(
@@ -156,7 +162,7 @@ async fn partial_deadlock_shows_in_the_load_report_and_as_stuck_slots() {
     host.faults().deadlock(2);
     let reply = get(addr, "/v/x").await;
     assert_eq!(reply.status, 200);
-    let (max, in_use, waiting, _) = orca(reply.header("endpoint-load-metrics"));
+    let (max, in_use, waiting, _) = orca(reply.header("endpoint-load-metrics").expect("header"));
     assert_eq!((max, in_use, waiting), (4, 2, 0));
 
     eventually(BOUND, "stuck slots past stuck_after", || {
@@ -190,9 +196,9 @@ async fn acquire_timeout_turns_a_long_wait_into_503() {
     host.faults().deadlock(2);
     let reply = get(host.addr(), "/v/x").await;
     assert_eq!(reply.status, 503);
-    assert_eq!(reply.header("retry-after"), "1");
+    assert_eq!(reply.header("retry-after").expect("header"), "1");
     assert_eq!(
-        orca(reply.header("endpoint-load-metrics")).2,
+        orca(reply.header("endpoint-load-metrics").expect("header")).2,
         0,
         "the waiter left the queue"
     );
@@ -584,7 +590,8 @@ async fn poison_two_in_flight_deadlock_exhaust_the_host_and_release_recovers_it(
     // Another Val finds the third connection, and its load report tells the truth.
     let other = get(addr, "/v/other-val").await;
     assert_eq!(other.status, 200);
-    let (max, in_use, waiting, oldest) = orca(other.header("endpoint-load-metrics"));
+    let (max, in_use, waiting, oldest) =
+        orca(other.header("endpoint-load-metrics").expect("header"));
     assert_eq!((max, in_use, waiting), (3, 2, 0));
     assert!(oldest >= 300, "{oldest}");
 

@@ -270,12 +270,14 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Fleet;
+    use simhost::{SimConfig, SimHost};
 
     #[tokio::test]
     async fn talks_to_a_simhost_and_reports_failures_by_kind() {
-        let fleet = Fleet::start(1).await.unwrap();
-        let addr = fleet[0].addr();
+        let host = SimHost::start(SocketAddr::from(([127, 0, 0, 1], 0)), SimConfig::default())
+            .await
+            .unwrap();
+        let addr = host.addr();
         let reply = get_with(addr, "/whatever", &[("x-val", "alice")])
             .await
             .unwrap();
@@ -313,7 +315,7 @@ mod tests {
         post(addr, "/_sim/clear", &[], "").await.unwrap();
 
         // Keep-alive: two requests, one connection.
-        let before = fleet[0].stats().connections;
+        let before = host.stats().connections;
         let mut conn = Connection::open(addr).await.unwrap();
         for _ in 0..2 {
             let r = conn
@@ -322,16 +324,16 @@ mod tests {
                 .unwrap();
             assert_eq!(r.status, 200);
         }
-        assert_eq!(fleet[0].stats().connections, before + 1);
+        assert_eq!(host.stats().connections, before + 1);
 
         let stalled = {
-            fleet[0].faults().stall_body(true);
+            host.faults().stall_body(true);
             send_head(addr, build(request(Method::GET, "/v/z"), Bytes::new()))
                 .await
                 .unwrap()
         };
         assert_eq!(stalled.status(), 200);
-        fleet.shutdown().await;
+        host.shutdown().await;
 
         let err = get(addr, "/v/x").await.unwrap_err();
         assert!(err.is_connect(), "{err}");
