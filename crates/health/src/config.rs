@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, Rules};
 
 /// What to do when too many hosts are sick at once (below `panic_threshold`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -105,11 +105,9 @@ impl HealthConfig {
     /// # Errors
     /// One `InvalidConfig` per broken rule, naming the field.
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
-        let mut errors = Vec::new();
+        let mut rules = Rules::default();
         let mut check = |ok: bool, field: &'static str, rule: &'static str| {
-            if !ok {
-                errors.push(ConfigError::InvalidConfig { field, rule });
-            }
+            rules.check(ok, field, rule);
         };
         let positive = "must be greater than 0";
         check(!self.stuck_after.is_zero(), "stuck_after", positive);
@@ -172,11 +170,7 @@ impl HealthConfig {
             "must be greater than 0 and at least probation_step",
         );
         check(self.probation_failures > 0, "probation_failures", positive);
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        rules.finish()
     }
 
     /// Validates and returns the config.

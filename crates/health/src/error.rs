@@ -44,3 +44,25 @@ impl HealthError {
 pub type ReportError = HealthError;
 /// The error of config validation (the crate's one error type).
 pub type ConfigError = HealthError;
+
+/// The rules of a config, checked one by one; every broken one is kept.
+#[derive(Debug, Default)]
+pub(crate) struct Rules(Vec<ConfigError>);
+
+impl Rules {
+    /// The rule "`field`: `rule`" holds when `ok`.
+    pub(crate) fn check(&mut self, ok: bool, field: &'static str, rule: &'static str) {
+        if !ok {
+            self.0.push(ConfigError::InvalidConfig { field, rule });
+        }
+    }
+
+    /// Every broken rule, or `Ok` when none is.
+    pub(crate) fn finish(self) -> Result<(), Vec<ConfigError>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, Rules};
 
 /// Settings of the cascade guard. `docs/cascade-guard.md` explains each default.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,11 +71,9 @@ impl GuardConfig {
     /// # Errors
     /// One `InvalidConfig` per broken rule.
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
-        let mut errors = Vec::new();
+        let mut rules = Rules::default();
         let mut check = |ok: bool, field: &'static str, rule: &'static str| {
-            if !ok {
-                errors.push(ConfigError::InvalidConfig { field, rule });
-            }
+            rules.check(ok, field, rule);
         };
         let positive = "must be greater than 0";
         check(
@@ -118,11 +116,7 @@ impl GuardConfig {
             "top_k",
             "must be between 4 and 1024",
         );
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        rules.finish()
     }
 
     /// The quarantine for the `offences`-th offence (1 = first): doubled per repeat.
