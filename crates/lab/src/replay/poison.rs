@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -19,7 +18,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use serde::Serialize;
 use simhost::{SimConfig, SimHost};
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::fetch;
@@ -199,22 +197,21 @@ pub async fn run_poison(
     ));
 
     // The flurry: `burst` requests at once, every `burst_every`.
-    let edits = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = tokio::task::JoinSet::new();
     let mut at = start + s.flurry_at;
     while at < start + s.flurry_at + s.flurry {
         tokio::time::sleep_until(at).await;
         for _ in 0..s.burst {
-            let (method, edits) = (method.clone(), Arc::clone(&edits));
-            tasks.spawn(async move {
-                let edit = one_edit(addr, method).await;
-                edits.lock().await.push(edit);
-            });
+            let method = method.clone();
+            tasks.spawn(one_edit(addr, method));
         }
         at += s.burst_every;
     }
     let samples: Vec<Sample> = load.await.context("the load generator panicked")?;
-    while tasks.join_next().await.is_some() {}
+    let mut edits = Vec::new();
+    while let Some(edit) = tasks.join_next().await {
+        edits.push(edit.context("a poison request task panicked")?);
+    }
     let (poisoned, quarantined_at) = watch.await.unwrap_or_default();
     router.shutdown().await;
     for host in fleet {
@@ -229,9 +226,6 @@ pub async fn run_poison(
     let quarantined_after_ms = quarantined_at
         .zip(first)
         .map(|(q, f)| ms(q.saturating_sub(f)));
-    let edits = Arc::try_unwrap(edits)
-        .map(Mutex::into_inner)
-        .unwrap_or_default();
     Ok(analyse(
         if guard {
             "ringward"
