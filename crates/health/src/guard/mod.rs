@@ -58,5 +58,4 @@ mod vals;
 
 pub use config::GuardConfig;
 pub use record::{Implication, ValInfo, ValReason, ValState, ValTransition};
-pub use trace::ValShare;
 pub use vals::Guard;

@@ -94,7 +94,7 @@ pub struct Implication<H> {
 
 impl<H> Implication<H> {
     /// The evidence of `share` against its Val on `host` at `at`.
-    pub(crate) fn of<V>(host: H, at: Instant, share: &super::ValShare<V>) -> Self {
+    pub(crate) fn of<V>(host: H, at: Instant, share: &super::trace::ValShare<V>) -> Self {
         Implication {
             host,
             at,

@@ -27,21 +27,21 @@ pub(crate) type Finding<V> = ValShare<V>;
 
 /// A Val's part in what a host had in flight (at the last sample).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ValShare<V> {
+pub(crate) struct ValShare<V> {
     /// The Val.
-    pub val: V,
+    pub(crate) val: V,
     /// Its share of the host's stuck in-flight time: the ages of its stuck requests (those
     /// in flight longer than the stuck age) over the ages of all stuck requests (0..=1).
-    pub share: f64,
+    pub(crate) share: f64,
     /// Its normal share of the host's work: the larger of its share of the time the host's
     /// answered requests took and its share of their number.
-    pub baseline_share: f64,
+    pub(crate) baseline_share: f64,
     /// Its requests in flight now.
-    pub in_flight: u32,
+    pub(crate) in_flight: u32,
     /// How many of them are stuck.
-    pub stuck: u32,
+    pub(crate) stuck: u32,
     /// The age of the oldest of them.
-    pub oldest: Duration,
+    pub(crate) oldest: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::config::GuardConfig;
 use super::record::{Implication, ValInfo, ValReason, ValState, ValTransition};
-use super::trace::{HostTrace, ValShare};
+use super::trace::HostTrace;
 
 /// Implications kept per Val (the newest).
 const MAX_IMPLICATIONS: usize = 8;
@@ -217,14 +217,10 @@ where
                 Some(reason) if auto_quarantined < config.max_quarantined => {
                     rec.offences += 1;
                     rec.last_offence = Some(now);
-                    let until = now + config.quarantine_for(rec.offences);
-                    *rec = Record {
-                        state: ValState::Quarantined,
-                        reason,
-                        since: now,
-                        until: Some(until),
-                        ..rec.clone()
-                    };
+                    rec.state = ValState::Quarantined;
+                    rec.reason = reason;
+                    rec.since = now;
+                    rec.until = Some(now + config.quarantine_for(rec.offences));
                 }
                 _ => {
                     let reason = if reason.is_some() {
@@ -253,18 +249,6 @@ where
             }
         }
         self.prune(now);
-    }
-
-    /// The Vals `host` had in flight at the last sample, heaviest share first, at most `n`:
-    /// what it was serving, whether or not anyone is blamed (for logs and the admin API).
-    pub fn shares(&self, host: H, n: usize) -> Vec<ValShare<V>> {
-        let mut all = self
-            .hosts
-            .get(&host)
-            .map(HostTrace::shares)
-            .unwrap_or_default();
-        all.truncate(n);
-        all
     }
 
     /// Ends quarantines and suspicions whose time is up at `now`. A quarantine is held while
