@@ -236,11 +236,13 @@ impl Loads {
             .map(|s| s.load(Ordering::Relaxed))
             .filter(|&s| s != 0)
             .min()
-            .map(|s| {
-                let started = self.base + Duration::from_nanos(s - 1);
-                now.saturating_duration_since(started)
-            });
+            .map(|s| self.age(s, now));
         (load.count.load(Ordering::Relaxed), oldest)
+    }
+
+    /// The age at `now` of the request whose start stamp (never 0) is `stamp`.
+    fn age(&self, stamp: u64, now: Instant) -> Duration {
+        now.saturating_duration_since(self.base + Duration::from_nanos(stamp - 1))
     }
 
     /// Like [`Loads::oldest`], and fills `out` with (Val key hash, age) of every aging
@@ -261,7 +263,7 @@ impl Loads {
             if s == 0 {
                 continue;
             }
-            let age = now.saturating_duration_since(self.base + Duration::from_nanos(s - 1));
+            let age = self.age(s, now);
             oldest = oldest.max(Some(age));
             let hash = val.hash.load(Ordering::Acquire);
             if hash != 0 {
