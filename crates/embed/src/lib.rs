@@ -63,6 +63,7 @@ mod key;
 mod layer;
 mod loads;
 mod shared;
+mod val_slot;
 
 pub use admission::{admission, admissions};
 pub use balancer::{
@@ -78,6 +79,7 @@ pub use layer::{
     RouteLayer,
 };
 pub use loads::{AGE_SLOTS, HostLoads, Permit};
+pub use val_slot::VAL_NAME_BYTES;
 
 /// The crates this one is built on, for their types in its API.
 pub use {health, router_core};

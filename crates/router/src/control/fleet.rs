@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use http::HeaderValue;
 use http::uri::Authority;
+use ringward_embed::HostLoads;
 use router_core::{Admission, HostId, HostSpec, Ring, Snapshot};
 
 use crate::config::{ConfigErrors, HostConfig};
-use crate::control::inflight::Loads;
 use crate::metrics::{HostMetrics, Metrics};
 
 /// A host's key in the health state machine: stable for a name across reloads (HostIds are not).
@@ -59,7 +59,7 @@ pub(crate) struct Fleet {
     /// Hosts by `HostId::index()`.
     pub(crate) hosts: Vec<FleetHost>,
     /// In-flight counters of these hosts.
-    pub(crate) loads: Arc<Loads>,
+    pub(crate) loads: Arc<HostLoads>,
 }
 
 impl Fleet {
@@ -106,7 +106,7 @@ impl Fleet {
                 metrics: metrics.host(&host.name),
             });
         }
-        let loads = Arc::new(Loads::new(table.len(), per_host_cap, base));
+        let loads = Arc::new(HostLoads::new(table.len(), Some(per_host_cap), base));
         Ok(Fleet {
             ring: Arc::new(ring),
             hosts: table,
@@ -123,7 +123,11 @@ impl Fleet {
             .iter()
             .map(|h| previous.hosts.iter().position(|p| p.name == h.name))
             .collect();
-        self.loads = Arc::new(Loads::carry_over(&previous.loads, per_host_cap, &from));
+        self.loads = Arc::new(HostLoads::carry_over(
+            &previous.loads,
+            Some(per_host_cap),
+            &from,
+        ));
         self
     }
 

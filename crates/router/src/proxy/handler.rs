@@ -17,13 +17,14 @@ use http::{Request, Response, Uri, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
+use ringward_embed::{HostLoads, Permit};
 use router_core::{Admission, HostId, InFlight, KeyHash, SkipReason};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::control::fleet::{FleetHost, HostKey, Published};
-use crate::control::inflight::{GlobalPermit, HostPermit, Loads};
+use crate::control::inflight::GlobalPermit;
 use crate::control::messages::HealthEvent;
 use crate::control::shared::Shared;
 use crate::control::vals::Verdict;
@@ -429,7 +430,7 @@ impl Ctx<'_> {
         resp: Response<Incoming>,
         published: &Published,
         id: HostId,
-        mut permits: (HostPermit, GlobalPermit),
+        mut permits: (Permit, GlobalPermit),
         deadline: Instant,
     ) -> Response<ProxyBody> {
         permits.0.answered();
@@ -633,7 +634,7 @@ impl Excluded {
 
 /// The real loads, with excluded hosts looking full (so the walk skips them).
 struct Excluding<'a> {
-    loads: &'a Loads,
+    loads: &'a HostLoads,
     excluded: &'a Excluded,
 }
 
