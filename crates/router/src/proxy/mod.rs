@@ -2,13 +2,17 @@
 //! decision, the upstream request and its headers, the pooled client, retries and rescues,
 //! the streamed response. [`handle`] is the entry point.
 
+mod answer;
+mod attempts;
 pub(crate) mod body;
 pub(crate) mod body_limit;
 pub(crate) mod client;
+mod exchange;
 pub(crate) mod framing;
 pub(crate) mod handler;
 pub(crate) mod headers;
 pub(crate) mod key;
 pub(crate) mod retry;
+mod upload;
 
 pub(crate) use handler::handle;
