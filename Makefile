@@ -1,7 +1,7 @@
 # Ringward: the everyday commands. `make ci` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: all fmt fmt-check lint cycles test doc package bench demo replay replay-poison ci
+.PHONY: all fmt fmt-check lint cycles test doc package pingora-example bench demo replay replay-poison ci
 
 all: test
 
@@ -48,4 +48,12 @@ replay:
 replay-poison:
 	$(CARGO) run --release -p ringward-bin --bin ringward -- replay --scenario poison
 
-ci: lint test doc package
+ci: lint test doc package pingora-example
+
+# Ringward's ring as a Pingora BackendSelection (crates/pingora-example, outside the
+# workspace: Pingora's build needs cmake, which `.ci/run` installs when missing).
+PINGORA = --manifest-path crates/pingora-example/Cargo.toml
+pingora-example:
+	$(CARGO) fmt $(PINGORA) -- --check
+	$(CARGO) clippy $(PINGORA) --all-targets -- -D warnings
+	$(CARGO) test $(PINGORA)
