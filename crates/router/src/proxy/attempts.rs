@@ -170,31 +170,16 @@ pub(super) async fn forward(
 /// A failed attempt that `may` go on by the retry rules: whether it does (a suspect goes to
 /// no other host; the retry budget must allow it), counted.
 fn after_failure(shared: &Shared, error: ProxyError, may: bool, pinned: bool) -> Next {
-    if !may {
-        return Next::Fail(error);
-    }
-    if pinned {
-        shared
-            .metrics
-            .guard
-            .withheld
-            .fetch_add(1, Ordering::Relaxed);
-        return Next::Fail(error);
-    }
-    if shared.budget.load().try_withdraw() {
-        shared
-            .metrics
-            .counters
-            .retries
-            .fetch_add(1, Ordering::Relaxed);
-        return Next::Retry(error);
-    }
-    shared
-        .metrics
-        .counters
-        .retries_refused
-        .fetch_add(1, Ordering::Relaxed);
-    Next::Fail(error)
+    let (counter, next) = match (may, pinned) {
+        (false, _) => return Next::Fail(error),
+        (true, true) => (&shared.metrics.guard.withheld, Next::Fail(error)),
+        (true, false) if shared.budget.load().try_withdraw() => {
+            (&shared.metrics.counters.retries, Next::Retry(error))
+        }
+        (true, false) => (&shared.metrics.counters.retries_refused, Next::Fail(error)),
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    next
 }
 
 /// Whether a failed attempt may go to the next preference (the budget still has a say):
