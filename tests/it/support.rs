@@ -83,6 +83,21 @@ pub(crate) async fn metric(router: &Router, series: &str) -> u64 {
         .unwrap_or_else(|| panic!("no sample {series} in /metrics"))
 }
 
+/// Tasks alive on the router's proxy workers (`ringward_worker_tasks`, summed).
+pub(crate) async fn worker_tasks(router: &Router) -> u64 {
+    let reply = client::get(router.admin_addr(), "/metrics")
+        .await
+        .expect("metrics");
+    let text = reply.text();
+    let samples: Vec<u64> = text
+        .lines()
+        .filter(|l| l.starts_with("ringward_worker_tasks{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    assert!(!samples.is_empty(), "no ringward_worker_tasks in /metrics");
+    samples.iter().sum()
+}
+
 /// Starts a router.
 pub(crate) async fn start(config: Config) -> Router {
     Router::start(config).await.expect("router starts")

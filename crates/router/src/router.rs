@@ -18,14 +18,15 @@ use crate::clock::{Clock, TokioClock};
 use crate::config::{Config, ConfigErrors};
 use crate::conn::cap::ConnCap;
 use crate::conn::server;
+use crate::conn::workers::{self, Workers};
 use crate::control::fleet::{Fleet, HostKeys};
 use crate::control::inflight::GlobalLoad;
-use crate::control::probe;
 use crate::control::shared::Shared;
 use crate::control::task::{EVENT_QUEUE, HealthTask};
+use crate::control::{outbox, probe};
 use crate::error::StartError;
 use crate::metrics::Metrics;
-use crate::proxy::client;
+use crate::proxy::client::UpstreamClients;
 use crate::proxy::headers::ForwardingCache;
 use crate::{admin, proxy};
 
@@ -38,7 +39,8 @@ pub struct Router {
     /// The admin listener stops only after the proxy has drained, so
     /// `/readyz` can answer 503 (and metrics be read) during the drain.
     admin_shutdown: watch::Sender<bool>,
-    proxy_server: JoinHandle<()>,
+    /// The proxy listener's worker threads.
+    proxy_workers: Workers,
     admin_server: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
 }
@@ -87,13 +89,16 @@ impl Router {
                 ),
             )));
         }
-        let listener = bind("listen", config.listen.addr).await?;
-        let admin_listener = bind("admin", config.admin.addr).await?;
-        let listen_addr = listener.local_addr().map_err(|source| StartError::Bind {
+        let worker_count = workers::count(config.listen.workers);
+        let listen_at = config.listen.addr;
+        let bind_error = move |source| StartError::Bind {
             what: "listen",
-            addr: config.listen.addr,
+            addr: listen_at,
             source,
-        })?;
+        };
+        let listeners = workers::bind(config.listen.addr, worker_count).map_err(bind_error)?;
+        let admin_listener = bind("admin", config.admin.addr).await?;
+        let listen_addr = listeners[0].local_addr().map_err(bind_error)?;
         let admin_addr = admin_listener
             .local_addr()
             .map_err(|source| StartError::Bind {
@@ -114,7 +119,7 @@ impl Router {
         )?);
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
-        let upstream = client::build(&config.upstream);
+        let upstream = UpstreamClients::build(&config.upstream, worker_count);
         let passive = config.health.passive.clone();
         let guard = config.guard.clone();
         let listen_cfg = config.listen.clone();
@@ -139,28 +144,50 @@ impl Router {
         )));
 
         let proxy_shared = Arc::clone(&shared);
-        let proxy_server = tokio::spawn(server::serve(
-            listener,
-            server::builder(&listen_cfg),
-            move |remote| {
+        let proxy_shutdown = shutdown.subscribe();
+        let proxy_listen = listen_cfg.clone();
+        let proxy_options = server::ServeOptions {
+            grace: listen_cfg.shutdown_grace,
+            write_stall,
+            first_byte: listen_cfg.header_read_timeout,
+            what: "listen",
+            cap: Some(conn_cap),
+        };
+        let proxy_workers =
+            Workers::spawn(listeners, move |worker, listener| {
                 let shared = Arc::clone(&proxy_shared);
-                // Per connection: its requests reuse the forwarding header values.
-                let conn = Arc::new(ForwardingCache::new(remote));
-                service_fn(move |req| {
+                let make_service = move |remote| {
                     let shared = Arc::clone(&shared);
-                    let conn = Arc::clone(&conn);
-                    async move { Ok::<_, Infallible>(proxy::handle(shared, req, conn).await) }
-                })
-            },
-            shutdown.subscribe(),
-            server::ServeOptions {
-                grace: listen_cfg.shutdown_grace,
-                write_stall,
-                first_byte: listen_cfg.header_read_timeout,
-                what: "listen",
-                cap: Some(conn_cap),
-            },
-        ));
+                    // Per connection: its requests reuse the forwarding header values.
+                    let conn = Arc::new(ForwardingCache::new(remote));
+                    service_fn(move |req| {
+                        let shared = Arc::clone(&shared);
+                        let conn = Arc::clone(&conn);
+                        async move {
+                            Ok::<_, Infallible>(proxy::handle(shared, req, conn, worker).await)
+                        }
+                    })
+                };
+                let serve = server::serve(
+                    listener,
+                    server::builder(&proxy_listen),
+                    make_service,
+                    proxy_shutdown.clone(),
+                    proxy_options.clone(),
+                );
+                let flusher = outbox::install(Arc::clone(&proxy_shared));
+                let shared = Arc::clone(&proxy_shared);
+                async move {
+                    let flusher = tokio::spawn(flusher);
+                    serve.await;
+                    flusher.abort();
+                    outbox::flush(&shared);
+                }
+            })
+            .map_err(bind_error)?;
+        let _ = shared
+            .worker_runtimes
+            .set(proxy_workers.runtimes().to_vec());
         let admin_shared = Arc::clone(&shared);
         let admin_server = tokio::spawn(server::serve(
             admin_listener,
@@ -182,14 +209,14 @@ impl Router {
                 cap: None,
             },
         ));
-        info!(%listen_addr, %admin_addr, hosts = shared.fleet().hosts.len(), "ringward started");
+        info!(%listen_addr, %admin_addr, workers = worker_count, hosts = shared.fleet().hosts.len(), "ringward started");
         Ok(Router {
             shared,
             listen_addr,
             admin_addr,
             shutdown,
             admin_shutdown,
-            proxy_server,
+            proxy_workers,
             admin_server,
             background,
         })
@@ -230,7 +257,7 @@ impl Router {
     pub async fn shutdown(self) {
         self.shared.shutting_down.store(true, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
-        rejoin(self.proxy_server).await;
+        self.proxy_workers.join().await;
         let _ = self.admin_shutdown.send(true);
         rejoin(self.admin_server).await;
         for b in self.background {

@@ -27,7 +27,31 @@ pub(crate) fn render(shared: &Shared) -> String {
         .collect();
     write_counters(&shared.metrics, &mut out, &live);
     render_hosts(shared, &published, &mut out);
+    render_workers(shared, &mut out);
     out
+}
+
+/// Per proxy worker: its runtime's live tasks (connections, upstream connections, timers'
+/// tasks), so a leak shows as a number that only grows.
+fn render_workers(shared: &Shared, out: &mut String) {
+    let mut tasks = Family::new(
+        "ringward_worker_tasks",
+        "gauge",
+        "Tasks alive on each proxy worker's runtime.",
+    );
+    for (i, runtime) in shared
+        .worker_runtimes
+        .get()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        tasks.sample(
+            &format!("worker=\"{i}\""),
+            runtime.metrics().num_alive_tasks(),
+        );
+    }
+    tasks.write_to(out);
 }
 
 /// Per-host gauges: in flight, state, pool figures, probe age. One [`Family`] per metric,

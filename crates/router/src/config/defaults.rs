@@ -14,6 +14,10 @@ pub const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// `listen.max_header_bytes`: 64 KiB (Envoy allows 60 KiB, nginx 4 x 8 KiB).
 pub const MAX_HEADER_BYTES: usize = 64 << 10;
+/// `listen.workers` (0: one per core)
+pub const WORKERS: u32 = 0;
+/// `listen.workers` at most (more threads than this are a typo, not a tuning)
+pub const MAX_WORKERS: u32 = 1024;
 /// `upstream.connect_timeout`
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// `upstream.response_header_timeout`

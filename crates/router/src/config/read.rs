@@ -88,6 +88,7 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
         ),
         shutdown_grace: listen_s.duration("shutdown_grace", defaults::SHUTDOWN_GRACE, errors),
         max_header_bytes: read_max_header_bytes(&mut listen_s, errors),
+        workers: read_workers(&mut listen_s, errors),
     };
     listen_s.finish(errors);
 
@@ -177,6 +178,22 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
         guard,
         reload,
     }
+}
+
+/// `listen.workers`: 0 (one per core) up to `MAX_WORKERS`.
+fn read_workers(s: &mut Section<'_>, errors: &mut Errors) -> u32 {
+    let workers = s.u32_or("workers", defaults::WORKERS, errors);
+    if workers > defaults::MAX_WORKERS {
+        errors.push(
+            s.path_of("workers"),
+            format!(
+                "must be at most {} (0: one per core)",
+                defaults::MAX_WORKERS
+            ),
+        );
+        return defaults::WORKERS;
+    }
+    workers
 }
 
 /// `listen.max_header_bytes`: at least hyper's minimum buffer (8 KiB; hyper panics below

@@ -50,6 +50,9 @@ pub struct ListenConfig {
     /// Largest HTTP/1.1 request head (request line and headers) read from a client; a
     /// larger one is answered 431 and the connection closed. Also hyper's buffer bound.
     pub max_header_bytes: usize,
+    /// Proxy worker threads, each with its own single-threaded runtime, listening socket
+    /// (`SO_REUSEPORT`) and upstream pool; 0 = one per core.
+    pub workers: u32,
 }
 
 /// `[admin]`
@@ -204,6 +207,7 @@ impl Config {
                 http2_keep_alive_interval: defaults::HTTP2_KEEP_ALIVE_INTERVAL,
                 shutdown_grace: defaults::SHUTDOWN_GRACE,
                 max_header_bytes: defaults::MAX_HEADER_BYTES,
+                workers: defaults::WORKERS,
             },
             admin: AdminConfig {
                 addr: admin,

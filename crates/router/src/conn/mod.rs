@@ -7,3 +7,4 @@ pub(crate) mod cap;
 pub(crate) mod head_guard;
 pub(crate) mod server;
 pub(crate) mod stall;
+pub(crate) mod workers;

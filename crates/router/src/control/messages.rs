@@ -34,6 +34,8 @@ pub(crate) enum HealthEvent {
         /// What the probe saw.
         result: ProbeResult,
     },
+    /// Outcomes and reports gathered by a proxy worker's outbox, in order.
+    Batch(Vec<HealthEvent>),
 }
 
 /// What an operator command did.

@@ -1,6 +1,7 @@
 //! The control loop: which hosts a request may go to. The ring generation and its per-host
 //! facts (`fleet`), lock-free in-flight accounting (`inflight`), the state the tasks share
-//! (`shared`), the messages to the health task (`messages`) and the view it publishes
+//! (`shared`), the messages to the health task (`messages`), each proxy worker's batch of
+//! them (`outbox`) and the view it publishes
 //! (`view`), the health task itself (`task`: health state machine and cascade guard), the
 //! active prober (`probe`), the restricted Vals the request path reads (`vals`), and hot
 //! reload (`reload`).
@@ -8,6 +9,7 @@
 pub(crate) mod fleet;
 pub(crate) mod inflight;
 pub(crate) mod messages;
+pub(crate) mod outbox;
 pub(crate) mod probe;
 pub(crate) mod reload;
 pub(crate) mod shared;

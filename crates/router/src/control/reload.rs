@@ -17,7 +17,7 @@ use crate::control::fleet::Fleet;
 use crate::control::messages::Control;
 use crate::control::shared::Shared;
 use crate::control::task::admissions;
-use crate::proxy::client;
+use crate::proxy::client::UpstreamClients;
 use crate::proxy::retry::RetryBudget;
 
 fn mtime(path: &Path) -> Option<SystemTime> {
@@ -90,8 +90,9 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigEr
         || config.listen.http2_keep_alive_interval != old.listen.http2_keep_alive_interval
         || config.listen.shutdown_grace != old.listen.shutdown_grace
         || config.listen.max_header_bytes != old.listen.max_header_bytes
+        || config.listen.workers != old.listen.workers
     {
-        warn!("[listen] timeout and header-size changes apply only after a restart");
+        warn!("[listen] timeout, header-size and workers changes apply only after a restart");
     }
     if config.limits.max_connections != old.limits.max_connections {
         warn!("limits.max_connections changes apply only after a restart");
@@ -121,9 +122,10 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigEr
         || config.upstream.pool_idle_timeout != old.upstream.pool_idle_timeout
         || config.upstream.pool_max_idle_per_host != old.upstream.pool_max_idle_per_host
     {
+        let workers = shared.clients.load().len();
         shared
-            .client
-            .store(Arc::new(client::build(&config.upstream)));
+            .clients
+            .store(Arc::new(UpstreamClients::build(&config.upstream, workers)));
     }
     if config.retry.budget_ratio != old.retry.budget_ratio
         || config.retry.budget_min != old.retry.budget_min

@@ -16,7 +16,7 @@ use crate::control::messages::{Control, HealthEvent};
 use crate::control::vals::ValSet;
 use crate::control::view::HealthView;
 use crate::metrics::Metrics;
-use crate::proxy::client::UpstreamClient;
+use crate::proxy::client::UpstreamClients;
 use crate::proxy::retry::RetryBudget;
 
 /// Everything the router's tasks share. Read paths are lock-free (`ArcSwap`, atomics).
@@ -37,8 +37,8 @@ pub(crate) struct Shared {
     pub(crate) global: Arc<GlobalLoad>,
     /// The retry budget.
     pub(crate) budget: ArcSwap<RetryBudget>,
-    /// The pooled upstream client.
-    pub(crate) client: ArcSwap<UpstreamClient>,
+    /// The pooled upstream clients, one per proxy worker.
+    pub(crate) clients: ArcSwap<UpstreamClients>,
     /// Metrics.
     pub(crate) metrics: Metrics,
     /// Outcomes and reports to the health task (bounded; never awaited on the request path).
@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) keys: HostKeys,
     /// The clock.
     pub(crate) clock: Arc<dyn Clock>,
+    /// The proxy workers' runtimes, set once they run (their figures go to `/metrics`).
+    pub(crate) worker_runtimes: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
     /// Set once shutdown begins (new requests get 503, readiness fails).
     pub(crate) shutting_down: AtomicBool,
     /// Serialises snapshot publication between reloads and the health task.
@@ -62,7 +64,7 @@ impl Shared {
         config: Config,
         fleet: Arc<Fleet>,
         global: Arc<GlobalLoad>,
-        client: UpstreamClient,
+        clients: UpstreamClients,
         metrics: Metrics,
         keys: HostKeys,
         events: mpsc::Sender<HealthEvent>,
@@ -78,12 +80,13 @@ impl Shared {
             generation: watch::Sender::new(0),
             global,
             budget: ArcSwap::from_pointee(budget),
-            client: ArcSwap::from_pointee(client),
+            clients: ArcSwap::from_pointee(clients),
             metrics,
             events,
             control,
             keys,
             clock,
+            worker_runtimes: std::sync::OnceLock::new(),
             shutting_down: AtomicBool::new(false),
             publish: Mutex::new(()),
         }
@@ -94,13 +97,20 @@ impl Shared {
         self.clock.now()
     }
 
-    /// Sends a health event without waiting; a full queue drops it (and counts the drop).
+    /// Sends a health event without waiting: through this thread's outbox on a proxy worker
+    /// (`control::outbox`), at once elsewhere; a full queue drops it (and counts the drop).
     pub(crate) fn send_event(&self, event: HealthEvent) {
+        crate::control::outbox::post(self, event);
+    }
+
+    /// Sends `event`, which holds `n` events, to the health task now, or counts the `n` as
+    /// dropped when its queue is full.
+    pub(crate) fn send_now(&self, event: HealthEvent, n: usize) {
         if self.events.try_send(event).is_err() {
             self.metrics
                 .counters
                 .health_events_dropped
-                .fetch_add(1, Ordering::Relaxed);
+                .fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
@@ -157,12 +167,12 @@ impl Shared {
         let fleet = Fleet::build(&config.hosts, 16, &keys, &metrics, clock.now()).expect("fleet");
         let (events, events_rx) = mpsc::channel(64);
         let (control, control_rx) = mpsc::unbounded_channel();
-        let client = crate::proxy::client::build(&config.upstream);
+        let clients = UpstreamClients::build(&config.upstream, 1);
         let shared = Arc::new(Shared::new(
             config,
             Arc::new(fleet),
             Arc::new(GlobalLoad::new(100)),
-            client,
+            clients,
             metrics,
             keys,
             events,

@@ -142,6 +142,11 @@ impl HealthTask {
             }
             HealthEvent::Report { host, report } => self.health.record_report(host, &report, now),
             HealthEvent::Probe { host, result } => self.health.record_probe(host, result, now),
+            HealthEvent::Batch(events) => {
+                return events
+                    .into_iter()
+                    .fold(false, |changed, ev| self.handle_event(ev) | changed);
+            }
         };
         self.note(t)
     }

@@ -36,6 +36,8 @@ pub(super) struct Routed<'a> {
     pub(super) idempotent: bool,
     /// A suspect Val: kept on the host its walk gives (no retry, rescue or spill).
     pub(super) pinned: bool,
+    /// The proxy worker serving it: its upstream client is the one used.
+    pub(super) worker: usize,
 }
 
 /// How a failed attempt goes on.
@@ -97,7 +99,7 @@ pub(super) async fn forward(
         let header_deadline =
             (attempt_started + config.upstream.response_header_timeout).min(req.deadline);
         // The client's future owns what it needs: the guard is dropped at once.
-        let send = shared.client.load().request(upstream);
+        let send = shared.clients.load().of(req.worker).request(upstream);
         let watch = generation.as_mut().map(|rx| Watch {
             host: host.key,
             val: hash.0,

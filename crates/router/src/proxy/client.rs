@@ -1,5 +1,6 @@
-//! The pooled upstream client (one hyper-util legacy `Client`, keep-alive, connect timeout),
-//! and the classification of its errors into gateway failures.
+//! The pooled upstream clients (hyper-util legacy `Client`s, keep-alive, connect timeout), one
+//! per proxy worker so a request and its upstream connection stay on one thread, and the
+//! classification of their errors into gateway failures.
 
 use std::error::Error as StdError;
 
@@ -26,6 +27,27 @@ pub(crate) fn build(config: &UpstreamConfig) -> UpstreamClient {
         .pool_idle_timeout(config.pool_idle_timeout)
         .pool_max_idle_per_host(config.pool_max_idle_per_host as usize)
         .build(connector)
+}
+
+/// One pooled client per proxy worker (`conn::workers`): each pools the upstream connections
+/// its worker opened, whose tasks run on that worker's runtime.
+pub(crate) struct UpstreamClients(Box<[UpstreamClient]>);
+
+impl UpstreamClients {
+    /// `workers` clients (at least one) for `config`.
+    pub(crate) fn build(config: &UpstreamConfig, workers: usize) -> UpstreamClients {
+        UpstreamClients((0..workers.max(1)).map(|_| build(config)).collect())
+    }
+
+    /// The client of worker `worker`.
+    pub(crate) fn of(&self, worker: usize) -> &UpstreamClient {
+        &self.0[worker % self.0.len()]
+    }
+
+    /// How many workers there are clients for.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// Maps a client error to the status-bearing error and the health signal it is.

@@ -23,11 +23,13 @@ use crate::proxy::retry::is_idempotent;
 use crate::proxy::upload::Upload;
 
 /// Handles one client request from the connection `conn` (its client address and forwarding
-/// values). Never fails: errors become the router's own answers (docs/contracts.md).
+/// values), served by proxy worker `worker`. Never fails: errors become the router's own
+/// answers (docs/contracts.md).
 pub(crate) async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
     conn: Arc<ForwardingCache>,
+    worker: usize,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     if let Err(e) = crate::proxy::framing::check(&req) {
@@ -87,6 +89,7 @@ pub(crate) async fn handle(
         deadline,
         idempotent: is_idempotent(&parts.method),
         pinned,
+        worker,
     };
     forward(&mut answer, &routed, upload, global).await
 }
