@@ -1,7 +1,7 @@
 # Ringward: the everyday commands. `make ci` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: all fmt fmt-check lint cycles test doc package pingora-example bench demo replay replay-poison ci
+.PHONY: all fmt fmt-check lint cycles test doc package pingora-example bench bench-peers demo replay replay-poison ci
 
 all: test
 
@@ -38,6 +38,12 @@ doc:
 
 bench:
 	$(CARGO) bench -p ringward-benches
+
+# Ringward side by side with nginx and HAProxy behind the same three backends (wrk; about
+# 5 minutes; installs nginx, haproxy, wrk and h2load with apt-get when missing). Options go
+# in ARGS: make bench-peers ARGS="--smoke" (or --write-docs, --idle, --h2, --soak 300, --help).
+bench-peers:
+	python3 benches/peers/run.py $(ARGS)
 
 demo:
 	$(CARGO) run --release -p ringward-bin --bin ringward -- demo
