@@ -3,6 +3,7 @@
 //! and waits on events or polls with a deadline (never a blind sleep).
 #![forbid(unsafe_code)]
 
+mod access_log;
 mod admin;
 mod bad_input;
 mod capacity;

@@ -20,6 +20,8 @@ pub(crate) fn any_port() -> SocketAddr {
 pub(crate) fn config_for(fleet: &Fleet) -> Config {
     let mut config = Config::for_hosts(any_port(), any_port(), &fleet.named_addrs());
     config.admin.token = Some(AdminToken::new(TOKEN));
+    // The access log has its own tests (access_log.rs); elsewhere it would only fill stdout.
+    config.access_log.enabled = false;
     config
 }
 

@@ -68,14 +68,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .iter()
         .map(|h| (h.name().to_owned(), h.addr()))
         .collect();
-    let router = Router::start(Config::for_hosts(args.listen, args.admin, &named))
-        .await
-        .with_context(|| {
-            format!(
-                "starting the router on {} (admin {}); choose other ports with --listen and --admin",
-                args.listen, args.admin
-            )
-        })?;
+    let mut config = Config::for_hosts(args.listen, args.admin, &named);
+    // The tour is the demo's output; an access line per request would bury it.
+    config.access_log.enabled = false;
+    let router = Router::start(config).await.with_context(|| {
+        format!(
+            "starting the router on {} (admin {}); choose other ports with --listen and --admin",
+            args.listen, args.admin
+        )
+    })?;
     let (listen, admin) = (router.listen_addr(), router.admin_addr());
 
     println!("Ringward demo: router http://{listen}  admin http://{admin}");

@@ -26,6 +26,7 @@ use crate::control::task::{EVENT_QUEUE, HealthTask};
 use crate::control::{outbox, probe};
 use crate::error::StartError;
 use crate::metrics::Metrics;
+use crate::proxy::access_log;
 use crate::proxy::client::UpstreamClients;
 use crate::proxy::headers::ForwardingCache;
 use crate::{admin, proxy};
@@ -175,14 +176,7 @@ impl Router {
                     proxy_shutdown.clone(),
                     proxy_options.clone(),
                 );
-                let flusher = outbox::install(Arc::clone(&proxy_shared));
-                let shared = Arc::clone(&proxy_shared);
-                async move {
-                    let flusher = tokio::spawn(flusher);
-                    serve.await;
-                    flusher.abort();
-                    outbox::flush(&shared);
-                }
+                proxy_worker(Arc::clone(&proxy_shared), worker, serve)
             })
             .map_err(bind_error)?;
         let _ = shared
@@ -265,6 +259,22 @@ impl Router {
             let _ = b.await;
         }
         info!("ringward stopped");
+    }
+}
+
+/// Runs on a proxy worker's thread: its health-event outbox and access-log buffer with their
+/// flushers, then `serve` until shutdown, then what is left in both.
+async fn proxy_worker(shared: Arc<Shared>, worker: usize, serve: impl Future<Output = ()>) {
+    let outbox = tokio::spawn(outbox::install(Arc::clone(&shared)));
+    let log = shared.access_log.clone();
+    let log_flusher = log.clone().map(|l| tokio::spawn(access_log::install(l)));
+    tracing::debug!(worker, "proxy worker serving");
+    serve.await;
+    outbox.abort();
+    outbox::flush(&shared);
+    if let (Some(task), Some(log)) = (log_flusher, log) {
+        task.abort();
+        access_log::flush(&log);
     }
 }
 

@@ -17,8 +17,9 @@ use hop::{connect, get, start_bare_proxy, start_instant_host};
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// What the router may add per request over the bare proxy (6.0 measured; see the docs).
-const BUDGET: f64 = 8.0;
+/// What the router may add per request over the bare proxy (11.4 measured with the request ID
+/// and the access log on, 6.4 without them; the breakdown is in docs/benchmarks.md).
+const BUDGET: f64 = 13.0;
 
 /// Allocations per request over `n` requests, after `n` of warm-up.
 async fn per_request(addr: SocketAddr, n: u32) -> f64 {
@@ -43,6 +44,8 @@ async fn the_router_adds_a_small_fixed_number_of_allocations_per_request() {
     // Probes allocate on their own schedule: keep them out of a count that a slow machine
     // (fewer requests per second) would otherwise inflate.
     config.health.active.interval = Duration::from_secs(3600);
+    // The access log on, as by default, into a sink: its formatting and hand-over count.
+    config.access_log.path = ringward::config::AccessLogPath::File("/dev/null".into());
     let router = Router::start(config).await.expect("router");
 
     let n = 500;

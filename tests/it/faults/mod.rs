@@ -24,7 +24,8 @@ use crate::support::TOKEN;
 /// (`("upstream", "response_header_timeout = \"300ms\"")`).
 pub(crate) fn config(hosts: &str, extra: &[(&str, &str)]) -> Config {
     let mut sections: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let base: [(&str, &str); 9] = [
+    let base: [(&str, &str); 10] = [
+        ("access_log", "enabled = false"),
         ("listen", "addr = \"127.0.0.1:0\""),
         ("listen", "shutdown_grace = \"1s\""),
         ("admin", "addr = \"127.0.0.1:0\""),

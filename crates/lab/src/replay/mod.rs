@@ -236,7 +236,9 @@ pub async fn run_scenario(scenario: &Scenario, target: Target) -> anyhow::Result
     let (name, addr, admin, timeout, router, baseline) = match target {
         Target::Ringward => {
             let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-            let config = Config::for_hosts(loopback, loopback, &named);
+            let mut config = Config::for_hosts(loopback, loopback, &named);
+            // The replay prints its own report; an access line per request would bury it.
+            config.access_log.enabled = false;
             let timeout = config.request_timeout();
             let router = Router::start(config).await?;
             (

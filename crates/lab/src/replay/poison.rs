@@ -178,6 +178,7 @@ pub async fn run_poison(
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut config = Config::for_hosts(loopback, loopback, &named);
     config.guard.enabled = guard;
+    config.access_log.enabled = false;
     let router = Router::start(config).await?;
     let (addr, admin) = (router.listen_addr(), router.admin_addr());
 

@@ -52,6 +52,17 @@ fn render_workers(shared: &Shared, out: &mut String) {
         );
     }
     tasks.write_to(out);
+    let mut dropped = Family::new(
+        "ringward_access_log_dropped_total",
+        "counter",
+        "Access log lines lost: the writer fell behind or could not write.",
+    );
+    let lost = shared
+        .access_log
+        .as_ref()
+        .map_or(0, |l| l.dropped.load(std::sync::atomic::Ordering::Relaxed));
+    dropped.sample("", lost);
+    dropped.write_to(out);
 }
 
 /// Per-host gauges: in flight, state, pool figures, probe age. One [`Family`] per metric,

@@ -58,3 +58,6 @@ pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
 /// `reload.poll_interval`
 pub const RELOAD_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// `access_log.enabled`: on, as nginx and HAProxy log by default (its cost is in
+/// docs/benchmarks.md).
+pub const ACCESS_LOG_ENABLED: bool = true;

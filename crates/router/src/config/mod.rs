@@ -18,8 +18,9 @@ mod types;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use types::{
-    ActiveProbeConfig, AdminConfig, AdminToken, Config, HealthSettings, HostConfig, LimitsConfig,
-    ListenConfig, ReloadConfig, RetryConfig, RouteConfig, UpstreamConfig,
+    AccessLogConfig, AccessLogFormat, AccessLogPath, ActiveProbeConfig, AdminConfig, AdminToken,
+    Config, HealthSettings, HostConfig, LimitsConfig, ListenConfig, ReloadConfig, RetryConfig,
+    RouteConfig, UpstreamConfig,
 };
 
 #[cfg(test)]

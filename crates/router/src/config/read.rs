@@ -165,6 +165,8 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
     };
     rl.finish(errors);
 
+    let access_log = read_access_log(&mut root, errors);
+
     root.finish(errors);
     Config {
         listen,
@@ -177,6 +179,45 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
         health,
         guard,
         reload,
+        access_log,
+    }
+}
+
+/// `[access_log]`.
+fn read_access_log(root: &mut Section<'_>, errors: &mut Errors) -> AccessLogConfig {
+    let mut s = root.table("access_log", errors);
+    let defaults = AccessLogConfig::default();
+    let enabled = s.boolean("enabled", defaults.enabled, errors);
+    let path = match s.string("path", errors) {
+        None => defaults.path,
+        Some("-") => AccessLogPath::Stdout,
+        Some("stderr") => AccessLogPath::Stderr,
+        Some("") => {
+            errors.push(
+                s.path_of("path"),
+                "must be \"-\" (standard output), \"stderr\" or a file path",
+            );
+            defaults.path
+        }
+        Some(p) => AccessLogPath::File(p.into()),
+    };
+    let format = match s.string("format", errors) {
+        None => defaults.format,
+        Some("json") => AccessLogFormat::Json,
+        Some("text") => AccessLogFormat::Text,
+        Some(other) => {
+            errors.push(
+                s.path_of("format"),
+                format!("must be \"json\" or \"text\", not \"{other}\""),
+            );
+            defaults.format
+        }
+    };
+    s.finish(errors);
+    AccessLogConfig {
+        enabled,
+        path,
+        format,
     }
 }
 

@@ -33,6 +33,69 @@ pub struct Config {
     pub guard: health::guard::GuardConfig,
     /// `[reload]`: watching the config file.
     pub reload: ReloadConfig,
+    /// `[access_log]`: one line per request.
+    pub access_log: AccessLogConfig,
+}
+
+/// `[access_log]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogConfig {
+    /// Whether a line is written per request.
+    pub enabled: bool,
+    /// Where the lines go.
+    pub path: AccessLogPath,
+    /// JSON or logfmt.
+    pub format: AccessLogFormat,
+}
+
+/// Where the access log goes: `"-"` (standard output), `"stderr"`, or a file (appended to,
+/// reopened on reload so log rotation works).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogPath {
+    /// Standard output (the diagnostic log is on standard error).
+    Stdout,
+    /// Standard error, with the diagnostic log.
+    Stderr,
+    /// A file.
+    File(std::path::PathBuf),
+}
+
+impl std::fmt::Display for AccessLogPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccessLogPath::Stdout => f.write_str("-"),
+            AccessLogPath::Stderr => f.write_str("stderr"),
+            AccessLogPath::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// The access log's line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    /// One JSON object per line.
+    Json,
+    /// logfmt: `key=value` pairs, values quoted when they need it.
+    Text,
+}
+
+impl std::fmt::Display for AccessLogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AccessLogFormat::Json => "json",
+            AccessLogFormat::Text => "text",
+        })
+    }
+}
+
+impl Default for AccessLogConfig {
+    fn default() -> Self {
+        AccessLogConfig {
+            enabled: defaults::ACCESS_LOG_ENABLED,
+            path: AccessLogPath::Stdout,
+            format: AccessLogFormat::Json,
+        }
+    }
 }
 
 /// `[listen]`
@@ -263,6 +326,7 @@ impl Config {
                 watch: false,
                 poll_interval: defaults::RELOAD_POLL_INTERVAL,
             },
+            access_log: AccessLogConfig::default(),
         }
     }
 

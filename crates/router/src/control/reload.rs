@@ -97,6 +97,11 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigEr
     if config.limits.max_connections != old.limits.max_connections {
         warn!("limits.max_connections changes apply only after a restart");
     }
+    // Every reload reopens the access log: its path may have changed, or logrotate moved the
+    // file away before sending SIGHUP.
+    if let Some(log) = &shared.access_log {
+        log.reopen(&config.access_log.path);
+    }
     let hosts_changed = config.hosts != old.hosts
         || config.limits.per_host_in_flight != old.limits.per_host_in_flight;
     if hosts_changed {

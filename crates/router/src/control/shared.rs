@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     /// The proxy workers' runtimes, set once they run (their figures go to `/metrics`).
     pub(crate) worker_runtimes: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
+    /// The access log's writer (`None`: its thread could not start, logged once).
+    pub(crate) access_log: Option<Arc<crate::proxy::access_log::AccessLog>>,
     /// Set once shutdown begins (new requests get 503, readiness fails).
     pub(crate) shutting_down: AtomicBool,
     /// Serialises snapshot publication between reloads and the health task.
@@ -72,6 +74,10 @@ impl Shared {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let budget = RetryBudget::new(config.retry.budget_ratio, config.retry.budget_min);
+        let access_log = crate::proxy::access_log::AccessLog::start(&config.access_log)
+            .inspect_err(|e| tracing::error!(error = %e, "the access log cannot start"))
+            .ok()
+            .map(Arc::new);
         Shared {
             published: ArcSwap::from_pointee(Published::open(fleet, 0)),
             config: ArcSwap::from_pointee(config),
@@ -87,6 +93,7 @@ impl Shared {
             keys,
             clock,
             worker_runtimes: std::sync::OnceLock::new(),
+            access_log,
             shutting_down: AtomicBool::new(false),
             publish: Mutex::new(()),
         }

@@ -94,7 +94,14 @@ pub(super) async fn forward(
             // The streamed body went to an earlier attempt.
             break;
         };
-        let upstream = build_request(req.parts, &host.authority, req.forwarding, upstream_body);
+        let upstream = build_request(
+            req.parts,
+            &host.authority,
+            req.forwarding,
+            &answer.trail.request_id,
+            upstream_body,
+        );
+        answer.trail.attempts = answer.trail.attempts.saturating_add(1);
         let attempt_started = Instant::now();
         let header_deadline =
             (attempt_started + config.upstream.response_header_timeout).min(req.deadline);
@@ -127,12 +134,13 @@ pub(super) async fn forward(
                     return answer.fail(error, Some(host));
                 }
                 let (error, failure) = classify(&err);
-                tracing::debug!(host = %host.name, key = %answer.key, error = %err, "upstream failed");
+                tracing::debug!(host = %host.name, key = %answer.key, request_id = ?answer.trail.request_id, error = %err, "upstream failed");
                 shared.send_event(outcome(health::Outcome::GatewayFailure(failure)));
                 drop(permit);
                 let may = may_retry(&error, req.idempotent, replayable, &mut reset_retried);
                 match after_failure(shared, error, may, req.pinned) {
                     Next::Retry(error) => {
+                        answer.trail.retries = answer.trail.retries.saturating_add(1);
                         excluded.push(id);
                         last_error = Some((error, Arc::clone(&published), id));
                     }
@@ -156,7 +164,8 @@ pub(super) async fn forward(
                     .counters
                     .rescues
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(host = %host.name, key = %answer.key, "host ejected while the request waited; re-sending");
+                tracing::debug!(host = %host.name, key = %answer.key, request_id = ?answer.trail.request_id, "host ejected while the request waited; re-sending");
+                answer.trail.rescues = answer.trail.rescues.saturating_add(1);
                 excluded.push(id);
                 last_error = Some((ProxyError::Timeout, Arc::clone(&published), id));
             }

@@ -59,6 +59,17 @@ impl fmt::Display for BodyTimeout {
 
 impl std::error::Error for BodyTimeout {}
 
+/// What a [`TimedBody`] holds until it ends: told of every data frame's size and of the end.
+/// Dropped when the body ends (or is dropped unfinished: the client went away).
+pub(crate) trait BodyGuard {
+    /// A data frame of `bytes` went by.
+    fn on_data(&mut self, _bytes: usize) {}
+    /// The body ended: `complete` when it ended as it should, not by an error.
+    fn on_end(&mut self, _complete: bool) {}
+}
+
+impl BodyGuard for () {}
+
 pin_project! {
     /// A body with an idle timeout and an absolute deadline, holding `guard` until it ends.
     pub(crate) struct TimedBody<B, G> {
@@ -88,10 +99,21 @@ impl<B, G> TimedBody<B, G> {
     }
 }
 
+impl<B, G: BodyGuard> TimedBody<B, G> {
+    /// Ends the body: tells the guard and drops it.
+    fn end(guard: &mut Option<G>, done: &mut bool, complete: bool) {
+        if let Some(mut g) = guard.take() {
+            g.on_end(complete);
+        }
+        *done = true;
+    }
+}
+
 impl<B, G> Body for TimedBody<B, G>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
+    G: BodyGuard,
 {
     type Data = Bytes;
     type Error = BoxError;
@@ -104,32 +126,38 @@ where
         if *this.done {
             return Poll::Ready(None);
         }
-        if Instant::now() >= *this.deadline {
+        let now = Instant::now();
+        if now >= *this.deadline {
             // A body that keeps trickling never idles out; the deadline still ends it.
-            this.guard.take();
-            *this.done = true;
+            Self::end(this.guard, this.done, false);
             return Poll::Ready(Some(Err(Box::new(BodyTimeout { idle: false }))));
         }
-        match this.inner.poll_frame(cx) {
+        match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let next = (Instant::now() + *this.idle).min(*this.deadline);
-                this.timer.as_mut().reset(next);
+                this.timer
+                    .as_mut()
+                    .reset((now + *this.idle).min(*this.deadline));
+                if let (Some(data), Some(g)) = (frame.data_ref(), this.guard.as_mut()) {
+                    g.on_data(data.len());
+                }
+                // hyper stops polling a body whose size it knows once the last byte is in:
+                // this frame may be the end, with no `None` to follow.
+                if this.inner.is_end_stream() {
+                    Self::end(this.guard, this.done, true);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
-                this.guard.take();
-                *this.done = true;
+                Self::end(this.guard, this.done, false);
                 Poll::Ready(Some(Err(e.into())))
             }
             Poll::Ready(None) => {
-                this.guard.take();
-                *this.done = true;
+                Self::end(this.guard, this.done, true);
                 Poll::Ready(None)
             }
             Poll::Pending => {
                 ready!(this.timer.as_mut().poll(cx));
-                this.guard.take();
-                *this.done = true;
+                Self::end(this.guard, this.done, false);
                 let idle = Instant::now() < *this.deadline;
                 Poll::Ready(Some(Err(Box::new(BodyTimeout { idle }))))
             }
@@ -152,6 +180,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     struct Flag(Arc<AtomicBool>);
+    impl BodyGuard for Flag {}
     impl Drop for Flag {
         fn drop(&mut self) {
             self.0.store(true, Ordering::SeqCst);

@@ -6,7 +6,7 @@ use std::pin::pin;
 
 use http::request::Parts;
 use http::uri::{PathAndQuery, Scheme};
-use http::{Request, Response, Uri, Version};
+use http::{HeaderValue, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use router_core::{Admission, SkipReason};
 use std::sync::atomic::Ordering;
@@ -116,6 +116,7 @@ pub(super) fn build_request(
     parts: &Parts,
     authority: &http::uri::Authority,
     forwarding: &Forwarding,
+    request_id: &HeaderValue,
     body: ProxyBody,
 ) -> Request<ProxyBody> {
     let mut uri = http::uri::Parts::default();
@@ -132,7 +133,7 @@ pub(super) fn build_request(
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = Uri::from_parts(uri).unwrap_or_else(|_| Uri::from_static("/"));
     *req.version_mut() = Version::HTTP_11;
-    *req.headers_mut() = upstream_headers(&parts.headers, forwarding);
+    *req.headers_mut() = upstream_headers(&parts.headers, forwarding, request_id);
     req
 }
 
@@ -152,10 +153,18 @@ mod tests {
             .expect("request");
         let (parts, ()) = req.into_parts();
         let authority: http::uri::Authority = "127.0.0.1:9001".parse().expect("authority");
-        let up = build_request(&parts, &authority, &Forwarding::default(), body::empty());
+        let id = HeaderValue::from_static("req-1");
+        let up = build_request(
+            &parts,
+            &authority,
+            &Forwarding::default(),
+            &id,
+            body::empty(),
+        );
         assert_eq!(up.uri(), "http://127.0.0.1:9001/v/alice/run?x=1");
         assert_eq!(up.method(), "PUT");
         assert_eq!(up.version(), Version::HTTP_11);
         assert_eq!(up.headers()["x-val"], "alice");
+        assert_eq!(up.headers()["x-request-id"], "req-1");
     }
 }

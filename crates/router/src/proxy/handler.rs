@@ -5,20 +5,25 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::SystemTime;
 
 use http::{Request, Response};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use router_core::KeyHash;
 use tokio::time::Instant;
 
+use crate::config::Config;
 use crate::control::shared::Shared;
 use crate::control::vals::Verdict;
 use crate::error::ProxyError;
-use crate::proxy::answer::{Answer, no_key, quarantined, unrouted};
+use crate::proxy::access_log::Arrival;
+use crate::proxy::answer::{Answer, Trail, no_key, quarantined, unrouted};
 use crate::proxy::attempts::{Routed, forward};
 use crate::proxy::body::ProxyBody;
 use crate::proxy::headers::ForwardingCache;
 use crate::proxy::key::extract_key_from;
+use crate::proxy::request_id;
 use crate::proxy::retry::is_idempotent;
 use crate::proxy::upload::Upload;
 
@@ -32,24 +37,29 @@ pub(crate) async fn handle(
     worker: usize,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
+    let config = shared.config.load_full();
+    let mut trail = Trail::new(
+        request_id::of(req.headers()),
+        arrival(&shared, &config, &req, &conn, started),
+    );
     if let Err(e) = crate::proxy::framing::check(&req) {
         let resp = crate::proxy::framing::reject(&e, req.version());
-        return unrouted(&shared, resp, started);
+        return unrouted(&shared, resp, started, &mut trail);
     }
-    let config = shared.config.load_full();
     let limit = config.limits.max_request_body;
     // Read before the request is split (the key then borrows from its parts).
     let too_large = crate::proxy::body_limit::declared_over(&req, limit);
     // Split first: the key borrows from the request's head for the whole exchange.
     let (parts, body) = req.into_parts();
     let Some(key) = extract_key_from(&config.route.key, &parts.uri, &parts.headers) else {
-        return no_key(&shared, &config, started);
+        return no_key(&shared, &config, started, &mut trail);
     };
     let mut answer = Answer {
         shared: &shared,
         config: &config,
         key: &key,
         started,
+        trail,
     };
     if shared.is_shutting_down() {
         return answer.fail(ProxyError::ShuttingDown, None);
@@ -92,4 +102,27 @@ pub(crate) async fn handle(
         worker,
     };
     forward(&mut answer, &routed, upload, global).await
+}
+
+/// What the access log needs of a request as it arrives, when the access log is on.
+fn arrival(
+    shared: &Shared,
+    config: &Config,
+    req: &Request<Incoming>,
+    conn: &ForwardingCache,
+    started: Instant,
+) -> Option<Arrival> {
+    if !config.access_log.enabled {
+        return None;
+    }
+    Some(Arrival {
+        wall: SystemTime::now(),
+        started,
+        client: conn.client(),
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        bytes_in: req.body().size_hint().exact(),
+        format: config.access_log.format,
+        log: Arc::clone(shared.access_log.as_ref()?),
+    })
 }

@@ -14,6 +14,8 @@ use arc_swap::ArcSwapOption;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::Authority;
 
+use crate::proxy::request_id::X_REQUEST_ID;
+
 /// Headers that describe one connection, never the message (RFC 9110 7.6.1, plus the
 /// legacy `Proxy-Connection` and the proxy authentication pair of RFC 2616 13.5.1).
 const HOP_BY_HOP: [&str; 8] = [
@@ -135,6 +137,11 @@ pub(crate) struct ForwardingCache {
 }
 
 impl ForwardingCache {
+    /// The client's address.
+    pub(crate) fn client(&self) -> SocketAddr {
+        self.client
+    }
+
     /// An empty cache for the connection from `client`.
     pub(crate) fn new(client: SocketAddr) -> Self {
         ForwardingCache {
@@ -167,15 +174,21 @@ impl ForwardingCache {
 }
 
 /// The headers to send upstream: `src` minus every hop-by-hop header, with `X-Forwarded-For`,
-/// `Forwarded` and `Host` from `forwarding`. One pass into a map sized for the result.
-pub(crate) fn upstream_headers(src: &HeaderMap, forwarding: &Forwarding) -> HeaderMap {
+/// `Forwarded` and `Host` from `forwarding` and the request's `X-Request-Id`. One pass into a
+/// map sized for the result.
+pub(crate) fn upstream_headers(
+    src: &HeaderMap,
+    forwarding: &Forwarding,
+    request_id: &HeaderValue,
+) -> HeaderMap {
     let has_connection = src.contains_key(header::CONNECTION);
-    let mut out = HeaderMap::with_capacity(src.keys_len() + 3);
+    let mut out = HeaderMap::with_capacity(src.keys_len() + 4);
     for (name, v) in src {
         if is_hop_by_hop(name)
             || (has_connection && listed_in_connection(src, name.as_str()))
             || *name == X_FORWARDED_FOR
             || name == header::FORWARDED
+            || *name == X_REQUEST_ID
         {
             continue;
         }
@@ -190,6 +203,8 @@ pub(crate) fn upstream_headers(src: &HeaderMap, forwarding: &Forwarding) -> Head
             out.insert(name.clone(), v.clone());
         }
     }
+    // The client's own ID if it was sane, the router's otherwise: the host logs the same one.
+    out.insert(X_REQUEST_ID.clone(), request_id.clone());
     out
 }
 
@@ -251,6 +266,11 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 mod tests {
     use super::*;
 
+    /// The upstream headers with a fixed request ID.
+    fn up_headers(src: &HeaderMap, forwarding: &Forwarding) -> HeaderMap {
+        upstream_headers(src, forwarding, &HeaderValue::from_static("req-1"))
+    }
+
     #[test]
     fn strips_fixed_and_connection_listed_headers() {
         let mut h = HeaderMap::new();
@@ -272,7 +292,7 @@ mod tests {
         assert_eq!(left, ["x-val", "content-type"]);
 
         // The one-pass upstream copy drops the same headers.
-        up = upstream_headers(&up, &Forwarding::default());
+        up = up_headers(&up, &Forwarding::default());
         let left: Vec<&str> = up.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, ["x-val", "content-type"]);
     }
@@ -282,7 +302,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         h.insert("host", HeaderValue::from_static("a.example.com"));
-        let up = upstream_headers(
+        let up = up_headers(
             &h,
             &Forwarding::new(&h, None, "127.0.0.2:5000".parse().unwrap()),
         );
@@ -293,7 +313,7 @@ mod tests {
         );
 
         let h = HeaderMap::new();
-        let up = upstream_headers(
+        let up = up_headers(
             &h,
             &Forwarding::new(&h, None, "[::1]:5000".parse().unwrap()),
         );
@@ -311,7 +331,7 @@ mod tests {
         src.append("accept", HeaderValue::from_static("text/plain"));
         src.append("accept", HeaderValue::from_static("text/html"));
         let fwd = Forwarding::new(&src, None, "127.0.0.2:5000".parse().unwrap());
-        let up = upstream_headers(&src, &fwd);
+        let up = up_headers(&src, &fwd);
         assert_eq!(up["host"], "a.example.com");
         assert_eq!(up["x-forwarded-for"], "10.0.0.1, 127.0.0.2");
         assert_eq!(
@@ -329,7 +349,7 @@ mod tests {
         src.insert("x-forwarded-for", HeaderValue::from_static("10.9.9.9"));
         let authority: Authority = "b.example.com:8080".parse().unwrap();
         let fwd = Forwarding::new(&src, Some(&authority), "127.0.0.3:1".parse().unwrap());
-        let up = upstream_headers(&src, &fwd);
+        let up = up_headers(&src, &fwd);
         assert_eq!(up["host"], "b.example.com:8080");
         assert_eq!(up["x-forwarded-for"], "127.0.0.3");
         assert!(up.get("connection").is_none());
@@ -351,7 +371,7 @@ mod tests {
         // Another Host: fresh values.
         let mut b = HeaderMap::new();
         b.insert("host", HeaderValue::from_static("b.example.com"));
-        let up = upstream_headers(&b, &cache.get(&b, None));
+        let up = up_headers(&b, &cache.get(&b, None));
         assert_eq!(up["host"], "b.example.com");
         assert_eq!(
             up["forwarded"],
@@ -359,10 +379,10 @@ mod tests {
         );
         // An earlier hop's X-Forwarded-For is extended, never served from the cache.
         b.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        let up = upstream_headers(&b, &cache.get(&b, None));
+        let up = up_headers(&b, &cache.get(&b, None));
         assert_eq!(up["x-forwarded-for"], "10.0.0.1, 127.0.0.2");
         b.remove("x-forwarded-for");
-        let up = upstream_headers(&b, &cache.get(&b, None));
+        let up = up_headers(&b, &cache.get(&b, None));
         assert_eq!(up["x-forwarded-for"], "127.0.0.2");
     }
 
@@ -372,9 +392,19 @@ mod tests {
         let mut src = HeaderMap::new();
         src.insert("x-forwarded-for", HeaderValue::from_str(&long).unwrap());
         let fwd = Forwarding::new(&src, None, "127.0.0.2:5000".parse().unwrap());
-        let up = upstream_headers(&src, &fwd);
+        let up = up_headers(&src, &fwd);
         let got = up["x-forwarded-for"].to_str().unwrap();
         assert!(got.len() > 256, "{}", got.len());
         assert!(got.ends_with(", 127.0.0.2"), "{got}");
+    }
+
+    #[test]
+    fn the_request_id_goes_upstream_once() {
+        let mut src = HeaderMap::new();
+        src.append(&X_REQUEST_ID, HeaderValue::from_static("client-sent"));
+        src.append(&X_REQUEST_ID, HeaderValue::from_static("second"));
+        let up = up_headers(&src, &Forwarding::default());
+        let ids: Vec<_> = up.get_all(&X_REQUEST_ID).iter().collect();
+        assert_eq!(ids, ["req-1"], "the request's chosen ID, and only it");
     }
 }

@@ -2,6 +2,7 @@
 //! decision, the upstream request and its headers, the pooled client, retries and rescues,
 //! the streamed response. [`handle`] is the entry point.
 
+pub(crate) mod access_log;
 mod answer;
 mod attempts;
 pub(crate) mod body;
@@ -12,6 +13,7 @@ pub(crate) mod framing;
 pub(crate) mod handler;
 pub(crate) mod headers;
 pub(crate) mod key;
+pub(crate) mod request_id;
 pub(crate) mod retry;
 mod upload;
 
