@@ -251,7 +251,7 @@ class Session:
     def __init__(self, tmp, nofile):
         self.tmp, self.nofile, self.procs = tmp, nofile, Procs(tmp)
         self.port = free_ports(BACKENDS + ["status", "admin", "admin_base", "h2"] + PROXIES)
-        self.baseline = None
+        self.baseline, self.baseline_toml = None, ""
         self.port["ceiling"] = self.port["b1"]
 
     def write(self, name, text):
@@ -285,7 +285,8 @@ class Session:
                 "ringward.toml", PORT=port, FILE=f"{name}.toml",
                 ADMIN_PORT=self.port["admin" if name == "ringward" else "admin_base"],
                 IDLE_LISTEN='header_read_timeout = "60s"' if idle else "",
-                IDLE_LIMITS=f"[limits]\nmax_connections = {limit}" if idle else "")
+                IDLE_LIMITS=f"[limits]\nmax_connections = {limit}" if idle else "",
+                EXTRA=self.baseline_toml if name == "baseline" else "")
             check = subprocess.run([str(binary), "check", "--config", conf],
                                    capture_output=True, text=True)
             if check.returncode != 0:
@@ -604,6 +605,10 @@ def parse_args():
     p.add_argument("--no-build", action="store_true", help="use target/release/ringward as it is")
     p.add_argument("--baseline", metavar="BINARY",
                    help="another ringward binary run as the target 'baseline' (before/after)")
+    p.add_argument("--baseline-toml", default="", metavar="TOML",
+                   help="config lines for the baseline only, \\n for newlines: "
+                        "--baseline target/release/ringward --baseline-toml "
+                        "'[access_log]\\nenabled = false' measures a setting")
     p.add_argument("--out", default=str(REPO / "target/bench-peers"), help="JSON results directory")
     args = p.parse_args()
     if args.smoke:
@@ -632,6 +637,7 @@ def run(args, tmp):
               f"open-file hard limit is {nofile}", flush=True)
     session = Session(tmp, nofile)
     session.baseline = args.baseline
+    session.baseline_toml = args.baseline_toml.replace("\\n", "\n")
     lua = str(HERE / "paths.lua")
     res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
            "command": " ".join(["python3 benches/peers/run.py"] + sys.argv[1:]),
