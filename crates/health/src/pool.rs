@@ -99,7 +99,7 @@ mod tests {
     }
 
     #[test]
-    fn verdicts_of_contract_1() {
+    fn verdicts_of_the_documented_pool_report() {
         let stuck = Duration::from_secs(10);
         assert_eq!(PoolVerdict::judge(&pool(4, 0, 35), stuck), PoolVerdict::Ok);
         assert_eq!(PoolVerdict::judge(&pool(10, 0, 35), stuck), PoolVerdict::Ok);

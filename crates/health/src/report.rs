@@ -222,7 +222,7 @@ mod tests {
     }
 
     #[test]
-    fn body_of_contract_1() {
+    fn body_of_the_documented_health_report() {
         let body = br#"{"status":"pass","extra":[1],"db_pool":{"max":20,"in_use":4,"waiting":0,"oldest_checkout_ms":35}}"#;
         let mut bad = 0;
         let report = parse_health_body_counted(body, &mut bad).unwrap();

@@ -177,7 +177,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_follow_contract_3() {
+    fn statuses_follow_the_status_table_in_docs_contracts() {
         assert_eq!(
             ProxyError::NoKey {
                 tried: "header:x-val".into()

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use super::*;
 
-const DESIGN_EXAMPLE: &str = r#"
+const DOCUMENTED_EXAMPLE: &str = r#"
 [listen]
 addr = "127.0.0.1:8080"
 
@@ -38,7 +38,7 @@ fn has(errors: &[String], prefix: &str) -> bool {
 
 #[test]
 fn the_design_example_is_valid_and_defaults_fill_the_rest() {
-    let c = Config::from_toml_str(DESIGN_EXAMPLE).expect("valid");
+    let c = Config::from_toml_str(DOCUMENTED_EXAMPLE).expect("valid");
     assert_eq!(c.listen.addr, "127.0.0.1:8080".parse().unwrap());
     assert_eq!(c.admin.token, Some(AdminToken::new("change-me")));
     assert_eq!(c.route.key.len(), 3);
