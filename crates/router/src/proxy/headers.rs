@@ -291,10 +291,10 @@ mod tests {
         let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, ["x-val", "content-type"]);
 
-        // The one-pass upstream copy drops the same headers.
+        // The one-pass upstream copy drops the same headers (and adds the request's ID).
         up = up_headers(&up, &Forwarding::default());
         let left: Vec<&str> = up.keys().map(|k| k.as_str()).collect();
-        assert_eq!(left, ["x-val", "content-type"]);
+        assert_eq!(left, ["x-val", "content-type", "x-request-id"]);
     }
 
     #[test]
