@@ -42,20 +42,19 @@ pub(crate) fn config(hosts: &str, extra: &[(&str, &str)]) -> Config {
             .or_default()
             .push((*line).to_owned());
     }
-    // A later line for the same key replaces the default one.
+    // A later line for the same key replaces the default one. `[admin]` opens the file (it
+    // carries the token line), then every other section in order.
     let mut text = format!("[admin]\ntoken = \"{TOKEN}\"\n");
-    for (section, lines) in &sections {
+    let admin = sections.remove("admin").unwrap_or_default();
+    for (section, lines) in std::iter::once(("admin", admin)).chain(sections) {
         let mut kept: BTreeMap<String, String> = BTreeMap::new();
         for line in lines {
             let key = line.split('=').next().unwrap_or("").trim().to_owned();
             kept.insert(key, line.clone());
         }
-        if *section == "admin" {
-            text.push_str(&kept.values().cloned().collect::<Vec<_>>().join("\n"));
-            text.push('\n');
-            continue;
+        if section != "admin" {
+            text.push_str(&format!("\n[{section}]\n"));
         }
-        text.push_str(&format!("\n[{section}]\n"));
         text.push_str(&kept.values().cloned().collect::<Vec<_>>().join("\n"));
         text.push('\n');
     }
