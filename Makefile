@@ -1,7 +1,7 @@
 # Ringward: the everyday commands. `make ci` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: all fmt fmt-check lint cycles test doc package pingora-example bench bench-peers demo replay replay-poison ci
+.PHONY: all fmt fmt-check lint cycles test doc package pingora-example bench bench-peers demo replay replay-poison ci check-ui
 
 all: test
 
@@ -63,3 +63,9 @@ pingora-example:
 	$(CARGO) fmt $(PINGORA) -- --check
 	$(CARGO) clippy $(PINGORA) --all-targets -- -D warnings
 	$(CARGO) test $(PINGORA)
+
+# Screenshots of the status page before, during and after the demo's incident, in
+# target/check-ui/ (and docs/status-page.png); installs Debian's chromium when missing.
+# Not in CI: look at the pictures.
+check-ui:
+	python3 scripts/check-ui.py

@@ -175,7 +175,7 @@ async fn wrong_methods_get_405_with_allow() {
     assert_eq!(reply.status, 404, "an unknown action is not a resource");
     let reply = post_admin(&router, "/metrics", None).await;
     assert_eq!(reply.status, 405);
-    assert_eq!(reply.header("allow"), Some("GET"));
+    assert_eq!(reply.header("allow"), Some("GET, HEAD"));
     router.shutdown().await;
     fleet.shutdown().await;
 }

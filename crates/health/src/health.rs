@@ -9,7 +9,7 @@ use crate::passive::{Passive, bucket_nanos, ewma, tick};
 use crate::pool::{PoolTracker, PoolVerdict};
 use crate::report::{HealthReport, PoolReport};
 use crate::snapshot::{HealthSnapshot, HostHealth};
-use crate::state::{HostState, Reason, Routing, Transition};
+use crate::state::{HostState, Reason, Routing, StateKind, Transition};
 
 /// Fleet-latency EWMA weight: slow enough that one host's hang does not move it much.
 const FLEET_ALPHA: f64 = 0.05;
@@ -654,6 +654,11 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
         reason: Reason,
         now: Instant,
     ) -> Transition<K> {
+        // Metrics create an ejection series per reason in `Reason::EJECTIONS` up front.
+        debug_assert!(
+            state.kind() != StateKind::Ejected || Reason::EJECTIONS.contains(&reason),
+            "ejected for {reason}, missing from Reason::EJECTIONS"
+        );
         let slot = &mut self.slots[i];
         let from = slot.state.kind();
         slot.state = state;

@@ -38,6 +38,18 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason a host is ejected for (a [`Transition`] to [`StateKind::Ejected`]): the
+    /// detectors, a re-ejection when the ejection ends, an operator's eject. (`StuckSlots`
+    /// only degrades.) Checked by a debug assertion wherever a state is set.
+    pub const EJECTIONS: [Reason; 6] = [
+        Reason::PoolExhausted,
+        Reason::HungRequests,
+        Reason::ProbeFailures,
+        Reason::ConsecutiveGatewayFailures,
+        Reason::FailureRate,
+        Reason::Operator,
+    ];
+
     /// The snake_case name used in JSON and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

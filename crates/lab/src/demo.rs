@@ -44,6 +44,10 @@ pub struct DemoArgs {
     /// Exit after the tour instead of serving until Ctrl-C.
     #[arg(long)]
     pub exit_after_tour: bool,
+    /// Let the other Vals' traffic run this long before the tour's incident begins (time to
+    /// open the status page and see the fleet before it), e.g. `--tour-delay 20s`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub tour_delay: Duration,
 }
 
 /// Runs the demo until Ctrl-C (or, with `--exit-after-tour`, until the tour ends).
@@ -109,7 +113,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let outcome = if args.no_tour {
         Ok(())
     } else {
-        tour(listen, admin, owner, args.pool).await
+        tour(listen, admin, owner, args.pool, args.tour_delay).await
     };
     if let Err(error) = &outcome {
         println!("tour: {error:#}");
@@ -152,12 +156,20 @@ async fn tour(
     admin: SocketAddr,
     owner: &SimHost,
     pool: u32,
+    delay: Duration,
 ) -> anyhow::Result<()> {
     println!(
         "Tour: following Val '{TOUR_VAL}', while {BACKGROUND_VALS} other Vals take {BACKGROUND_RATE} req/s."
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let background = tokio::spawn(background_load(listen, stop_rx));
+    if !delay.is_zero() {
+        println!(
+            "  The incident begins in {}.",
+            humantime::format_duration(delay)
+        );
+        tokio::time::sleep(delay).await;
+    }
     let outcome = tour_steps(listen, admin, owner, pool).await;
     let _ = stop_tx.send(true);
     let (ok, failed) = background.await.unwrap_or((0, 0));

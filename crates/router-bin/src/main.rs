@@ -11,23 +11,35 @@ use ringward::{Config, Router};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Check { config } = &cli.command {
-        let code = cli::check(config, &mut std::io::stdout().lock());
-        std::process::exit(code);
+    match &cli.command {
+        Command::Check { config, print } => {
+            let code = cli::check(
+                config,
+                *print,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            std::process::exit(code);
+        }
+        Command::Completions { shell } => {
+            cli::completions(*shell, &mut std::io::stdout().lock());
+            return Ok(());
+        }
+        _ => {}
     }
-    ringward::logging::init(cli.log_format.into());
+    ringward::logging::init(cli.log_format());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Run { config } => run(config).await,
+            Command::Run { config, .. } => run(config).await,
             #[cfg(feature = "lab")]
-            Command::Demo(args) => ringward_lab::demo::run(args).await,
+            Command::Demo { args, .. } => ringward_lab::demo::run(args).await,
             #[cfg(feature = "lab")]
-            Command::Replay(args) => ringward_lab::replay::run(args).await,
-            Command::Check { .. } => Ok(()),
+            Command::Replay { args, .. } => ringward_lab::replay::run(args).await,
+            Command::Check { .. } | Command::Completions { .. } => Ok(()),
         }
     })
 }
@@ -46,8 +58,8 @@ async fn run(path: std::path::PathBuf) -> anyhow::Result<()> {
             );
         }
     };
-    let router = Router::start(config).await?;
-    router.watch_config(path);
+    // The start line names the file; the router reloads it on SIGHUP and on change.
+    let router = Router::start_from_file(config, path).await?;
     shutdown_signal().await;
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
     router.shutdown().await;

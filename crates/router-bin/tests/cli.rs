@@ -1,22 +1,29 @@
-//! The `ringward` binary's command line: `check` prints every error with its key path and
-//! exits 1, or a short OK and exits 0.
+//! The `ringward` binary's command line (docs/operations.md, "Command line"): `check`
+//! prints every error with its key path on stderr and exits 1, or a one-line OK on stdout
+//! and exits 0; `check --print` prints the effective config; `--log-format` belongs to the
+//! commands that log; `completions` prints a shell's completion script.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
+const BIN: &str = env!("CARGO_BIN_EXE_ringward");
+
+/// A file in a directory of this test's own (tests run in parallel).
 fn write_temp(name: &str, text: &str) -> PathBuf {
-    let path =
-        std::env::temp_dir().join(format!("ringward-cli-{}-{name}.toml", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("ringward-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("ringward.toml");
     std::fs::write(&path, text).expect("write temp config");
     path
 }
 
-fn check(path: &PathBuf) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ringward"))
-        .args(["check", "--config"])
-        .arg(path)
-        .output()
-        .expect("run ringward check");
+/// Runs the binary: (exit code, stdout, stderr).
+fn ringward(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("run ringward");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -24,8 +31,23 @@ fn check(path: &PathBuf) -> (i32, String, String) {
     )
 }
 
+fn check(path: &Path) -> (i32, String, String) {
+    ringward(&["check", "--config", path.to_str().expect("utf-8 path")])
+}
+
+fn check_print(path: &Path) -> (i32, String, String) {
+    ringward(&[
+        "check",
+        "--print",
+        "--config",
+        path.to_str().expect("utf-8 path"),
+    ])
+}
+
+const ONE_HOST: &str = "[[hosts]]\nname = \"host-a\"\naddr = \"127.0.0.1:9001\"\n";
+
 #[test]
-fn check_prints_every_error_with_its_path_and_exits_1() {
+fn check_prints_every_error_with_its_path_on_stderr_and_exits_1() {
     let path = write_temp(
         "bad",
         r#"
@@ -51,8 +73,8 @@ timeout = "1s"
 "#,
     );
     let (code, stdout, stderr) = check(&path);
-    let _ = std::fs::remove_file(&path);
     assert_eq!(code, 1, "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(stdout, "", "errors go to stderr, nothing to stdout");
     let expected = [
         "admin.token: ",
         "route.key[1]: ",
@@ -62,31 +84,255 @@ timeout = "1s"
         "health.active.timeout: ",
         "mystery: unknown key",
     ];
-    let lines: Vec<&str> = stdout.lines().collect();
+    let lines: Vec<&str> = stderr.lines().collect();
     for prefix in expected {
         assert!(
             lines.iter().any(|l| l.starts_with(prefix)),
-            "no line starts with `{prefix}`:\n{stdout}"
+            "no line starts with `{prefix}`:\n{stderr}"
         );
     }
-    assert_eq!(lines.len(), expected.len(), "one line per error:\n{stdout}");
+    assert_eq!(lines.len(), expected.len(), "one line per error:\n{stderr}");
 }
 
 #[test]
-fn check_accepts_a_good_config() {
-    let path = write_temp(
-        "good",
-        "[[hosts]]\nname = \"host-a\"\naddr = \"127.0.0.1:9001\"\n[admin]\ntoken = \"t\"\n",
+fn check_accepts_a_good_config_with_one_line_and_the_right_plural() {
+    let one = write_temp("one-host", &format!("{ONE_HOST}[admin]\ntoken = \"t\"\n"));
+    let (code, stdout, stderr) = check(&one);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(stderr, "");
+    assert_eq!(
+        stdout,
+        format!(
+            "OK: {} (1 host, listen 127.0.0.1:8080, admin 127.0.0.1:9901)\n",
+            one.display()
+        )
     );
-    let (code, stdout, _) = check(&path);
-    let _ = std::fs::remove_file(&path);
+
+    let two = write_temp(
+        "two-hosts",
+        &format!(
+            "{ONE_HOST}[[hosts]]\nname = \"host-b\"\naddr = \"127.0.0.1:9002\"\n[listen]\naddr = \"0.0.0.0:8080\"\n"
+        ),
+    );
+    let (code, stdout, _) = check(&two);
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.starts_with("OK"), "{stdout}");
+    assert_eq!(
+        stdout,
+        format!(
+            "OK: {} (2 hosts, listen 0.0.0.0:8080, admin 127.0.0.1:9901)\n",
+            two.display()
+        )
+    );
 }
 
 #[test]
-fn check_names_a_missing_file() {
-    let (code, stdout, _) = check(&PathBuf::from("/nonexistent/ringward.toml"));
+fn check_names_a_missing_file_on_stderr() {
+    let (code, stdout, stderr) = check(Path::new("/nonexistent/ringward.toml"));
     assert_eq!(code, 1);
-    assert!(stdout.starts_with("config: cannot read"), "{stdout}");
+    assert_eq!(stdout, "");
+    assert!(stderr.starts_with("config: cannot read"), "{stderr}");
+}
+
+#[test]
+fn check_print_writes_the_effective_config_which_checks_again() {
+    let path = write_temp(
+        "print",
+        &format!(
+            "{ONE_HOST}[admin]\ntoken = \"hunter2-secret\"\n[upstream]\nconnect_timeout = \"750ms\"\n"
+        ),
+    );
+    let (code, stdout, stderr) = check_print(&path);
+    assert_eq!(code, 0, "{stderr}");
+    // stdout is the config alone (a file), the summary is on stderr.
+    assert_eq!(
+        stderr,
+        format!(
+            "OK: {} (1 host, listen 127.0.0.1:8080, admin 127.0.0.1:9901)\n",
+            path.display()
+        )
+    );
+    let table: toml::Table = stdout.parse().expect("the printed config is TOML");
+    let upstream = table["upstream"].as_table().expect("[upstream]");
+    assert_eq!(upstream["connect_timeout"].as_str(), Some("750ms"));
+    assert_eq!(
+        upstream["request_timeout"].as_str(),
+        Some("30s"),
+        "defaults filled in"
+    );
+    assert_eq!(table["admin"]["token"].as_str(), Some("<redacted>"));
+    assert!(!stdout.contains("hunter2-secret"), "{stdout}");
+    for section in [
+        "listen",
+        "admin",
+        "route",
+        "upstream",
+        "limits",
+        "retry",
+        "hosts",
+        "health",
+        "guard",
+        "reload",
+        "access_log",
+    ] {
+        assert!(table.contains_key(section), "no [{section}]:\n{stdout}");
+    }
+
+    // The printed config is a valid config, and printing it again gives the same text.
+    let printed = write_temp("printed", &stdout);
+    let (code, again, stderr) = check_print(&printed);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(again, stdout);
+}
+
+#[test]
+fn check_print_prints_no_config_for_a_bad_file() {
+    let path = write_temp("print-bad", "[[hosts]]\nname = \"a\"\n");
+    let (code, stdout, stderr) = check_print(&path);
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "");
+    assert!(stderr.starts_with("hosts[0].addr: is required"), "{stderr}");
+}
+
+#[test]
+fn top_level_help_says_what_ringward_is() {
+    for flag in ["--help", "-h"] {
+        let (code, stdout, _) = ringward(&[flag]);
+        assert_eq!(code, 0);
+        let first = stdout.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with("Ringward: an edge HTTP router"),
+            "{flag}: {stdout}"
+        );
+        // Not the package description from Cargo.toml.
+        assert!(!stdout.contains("The `ringward` command:"), "{stdout}");
+        for command in ["run", "check", "completions"] {
+            assert!(
+                stdout.lines().any(|l| l.trim_start().starts_with(command)),
+                "{flag} lists no `{command}`:\n{stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn log_format_is_offered_by_the_commands_that_log_and_not_by_check() {
+    let (code, help, _) = ringward(&["check", "--help"]);
+    assert_eq!(code, 0);
+    assert!(!help.contains("--log-format"), "{help}");
+    assert!(help.contains("--print"), "{help}");
+    let mut logging = vec!["run"];
+    if cfg!(feature = "lab") {
+        logging.extend(["demo", "replay"]);
+    }
+    for command in logging {
+        let (code, help, _) = ringward(&[command, "--help"]);
+        assert_eq!(code, 0);
+        assert!(help.contains("--log-format"), "{command}:\n{help}");
+    }
+    let (code, _, stderr) = ringward(&["check", "--log-format", "json", "--config", "x"]);
+    assert_eq!(code, 2, "check has no --log-format: {stderr}");
+}
+
+/// Starts `ringward ARGS` and returns the first line it writes on stderr, then stops it.
+fn first_log_line(args: &[&str]) -> String {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ringward");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stderr).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    line.expect("ringward run logged nothing within 30s")
+}
+
+#[test]
+fn run_takes_log_format_after_the_command_and_before_it_as_it_always_did() {
+    let path = write_temp(
+        "run",
+        "[listen]\naddr = \"127.0.0.1:0\"\n[admin]\naddr = \"127.0.0.1:0\"\n[reload]\nwatch = false\n\
+         [[hosts]]\nname = \"a\"\naddr = \"127.0.0.1:9\"\n",
+    );
+    let config = path.to_str().expect("utf-8 path");
+    for args in [
+        ["run", "--config", config, "--log-format", "json"].as_slice(),
+        ["--log-format", "json", "run", "--config", config].as_slice(),
+    ] {
+        let line = first_log_line(args);
+        assert!(
+            line.starts_with('{') && line.contains("\"level\":\"INFO\""),
+            "{args:?}: {line}"
+        );
+    }
+    let line = first_log_line(&["run", "--config", config]);
+    assert!(
+        !line.starts_with('{') && line.contains("INFO"),
+        "human by default: {line}"
+    );
+}
+
+#[test]
+fn completions_are_printed_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (code, script, stderr) = ringward(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        // fish names long flags `-l config`, the others `--config`.
+        let long = |flag: &str| match shell {
+            "fish" => format!("-l {flag}"),
+            _ => format!("--{flag}"),
+        };
+        for word in [
+            "ringward".to_owned(),
+            "check".to_owned(),
+            "run".to_owned(),
+            "completions".to_owned(),
+            long("config"),
+            long("print"),
+        ] {
+            assert!(script.contains(&word), "{shell}: no `{word}` in the script");
+        }
+    }
+    let (code, _, stderr) = ringward(&["completions", "tcsh"]);
+    assert_eq!(code, 2, "an unknown shell is a usage error: {stderr}");
+}
+
+#[test]
+fn bash_completion_completes_commands_and_flags() {
+    let (code, script, _) = ringward(&["completions", "bash"]);
+    assert_eq!(code, 0);
+    let path = write_temp("completion", &script);
+    let probe = format!(
+        r#"source '{}'
+COMP_WORDS=(ringward ch); COMP_CWORD=1; _ringward ringward ch ringward; echo "${{COMPREPLY[*]}}"
+COMP_WORDS=(ringward check --); COMP_CWORD=2; _ringward ringward -- check; echo "${{COMPREPLY[*]}}""#,
+        path.display()
+    );
+    let out = match Command::new("bash").args(["-c", &probe]).output() {
+        Ok(out) => out,
+        Err(e) => {
+            println!("bash is not available ({e}): the completion script was not run");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first().copied(), Some("check"), "{stdout}{stderr}");
+    let flags: Vec<&str> = lines.get(1).unwrap_or(&"").split(' ').collect();
+    assert!(
+        flags.contains(&"--config") && flags.contains(&"--print"),
+        "{stdout}"
+    );
+    assert!(!flags.contains(&"--log-format"), "{stdout}");
 }

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -71,6 +71,19 @@ impl Router {
         Router::start_with_clock(config, Arc::new(TokioClock)).await
     }
 
+    /// [`Router::start`] for `config`, read from the file at `path`: the start line names
+    /// the file, and the router reloads it on SIGHUP and on change ([`Router::watch_config`]).
+    ///
+    /// # Errors
+    /// As [`Router::start`].
+    pub async fn start_from_file(config: Config, path: PathBuf) -> Result<Router, StartError> {
+        // Absolute in the log: a journal does not show the working directory.
+        let shown = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        let router = Router::start_inner(config, Arc::new(TokioClock), Some(&shown)).await?;
+        router.watch_config(path);
+        Ok(router)
+    }
+
     /// [`Router::start`] with an injected clock.
     ///
     /// # Errors
@@ -78,6 +91,15 @@ impl Router {
     pub async fn start_with_clock(
         config: Config,
         clock: Arc<dyn Clock>,
+    ) -> Result<Router, StartError> {
+        Router::start_inner(config, clock, None).await
+    }
+
+    /// Starts the router; `source` is the config file, if it came from one.
+    async fn start_inner(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        source: Option<&Path>,
     ) -> Result<Router, StartError> {
         // The parser's rule, enforced here too for configs built in code (`Config::for_hosts`
         // plus edits): an admin listener off loopback needs a token. Checked before binding.
@@ -203,7 +225,15 @@ impl Router {
                 cap: None,
             },
         ));
-        info!(%listen_addr, %admin_addr, workers = worker_count, hosts = shared.fleet().hosts.len(), "ringward started");
+        info!(
+            version = env!("CARGO_PKG_VERSION"),
+            config = %source.map_or_else(|| "(built in code)".into(), |p| p.display().to_string()),
+            %listen_addr,
+            %admin_addr,
+            workers = worker_count,
+            hosts = shared.fleet().hosts.len(),
+            "ringward started"
+        );
         Ok(Router {
             shared,
             listen_addr,
@@ -233,7 +263,9 @@ impl Router {
     /// # Errors
     /// The new config cannot be applied; the old one keeps serving.
     pub fn reload(&self, config: Config) -> Result<(), ConfigErrors> {
-        crate::control::reload::apply(&self.shared, config)
+        let diff = crate::control::reload::apply(&self.shared, config)?;
+        crate::control::reload::log_applied(&diff, "-", "Router::reload");
+        Ok(())
     }
 
     /// Watches `path` (modification time, every `reload.poll_interval`, when `reload.watch`)
@@ -250,6 +282,9 @@ impl Router {
     /// stops the admin listener (it answers `/readyz` 503 meanwhile) and the background tasks.
     pub async fn shutdown(self) {
         self.shared.shutting_down.store(true, Ordering::Relaxed);
+        let grace = self.shared.config.load().listen.shutdown_grace;
+        // Tunnels are not requests: they get the same grace, then are cut.
+        self.shared.tunnels.close(grace);
         let _ = self.shutdown.send(true);
         self.proxy_workers.join().await;
         let _ = self.admin_shutdown.send(true);
@@ -263,15 +298,23 @@ impl Router {
 }
 
 /// Runs on a proxy worker's thread: its health-event outbox and access-log buffer with their
-/// flushers, then `serve` until shutdown, then what is left in both.
+/// flushers, then `serve` until shutdown, then its tunnels' grace, then what is left in both.
 async fn proxy_worker(shared: Arc<Shared>, worker: usize, serve: impl Future<Output = ()>) {
-    let outbox = tokio::spawn(outbox::install(Arc::clone(&shared)));
+    let to_health = Arc::clone(&shared);
+    let outbox = tokio::spawn(outbox::install(move |e, n| to_health.send_now(e, n)));
     let log = shared.access_log.clone();
     let log_flusher = log.clone().map(|l| tokio::spawn(access_log::install(l)));
     tracing::debug!(worker, "proxy worker serving");
     serve.await;
+    // The worker's tunnels live on its runtime, which ends with this function: let them end
+    // within their grace first (they were told at shutdown).
+    let grace = shared.config.load().listen.shutdown_grace;
+    shared
+        .tunnels
+        .wait_closed(tokio::time::Instant::now() + grace)
+        .await;
     outbox.abort();
-    outbox::flush(&shared);
+    outbox::flush(&|e, n| shared.send_now(e, n));
     if let (Some(task), Some(log)) = (log_flusher, log) {
         task.abort();
         access_log::flush(&log);

@@ -1,23 +1,28 @@
-//! The `/metrics` text (Prometheus format 0.0.4): each family written as one group, `# HELP`
-//! and `# TYPE` first, from the recorded counters (`crate::metrics`) and the per-host state
-//! the health task publishes.
+//! The `/metrics` text (Prometheus text 0.0.4, or OpenMetrics 1.0 when asked:
+//! `admin::text_format`): each family written as one group, `# HELP` and `# TYPE` first, from
+//! the recorded counters (`crate::metrics`), the per-host state the health task publishes,
+//! and the process's own figures.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use health::guard::ValState;
 
+use crate::admin::text_format::{Exposition, Family, Kind, TextFormat, escape};
 use crate::control::fleet::Published;
 use crate::control::shared::Shared;
 use crate::control::view::{HealthView, STATES};
+use crate::metrics::process::ProcessStats;
 use crate::metrics::{
     BUCKETS, CLASSES, GuardCounters, Histogram, HostMetrics, Metrics, QUARANTINE_REASONS,
 };
 
-/// The whole `/metrics` text.
-pub(crate) fn render(shared: &Shared) -> String {
-    let mut out = String::with_capacity(8192);
+/// The whole `/metrics` text in `format`.
+pub(crate) fn render(shared: &Shared, format: TextFormat) -> String {
+    let mut out = Exposition::new(format);
+    write_build_info(&mut out);
+    write_process(&ProcessStats::read(), &mut out);
     let published = shared.published.load();
     let live: Vec<&str> = published
         .fleet
@@ -28,15 +33,78 @@ pub(crate) fn render(shared: &Shared) -> String {
     write_counters(&shared.metrics, &mut out, &live);
     render_hosts(shared, &published, &mut out);
     render_workers(shared, &mut out);
-    out
+    out.finish()
+}
+
+/// `ringward_build_info{version="..."} 1`: which build runs where, and when it changed.
+fn write_build_info(out: &mut Exposition) {
+    let mut info = Family::new(
+        "ringward_build_info",
+        Kind::Info,
+        "The running build: 1, with its version as a label.",
+    );
+    info.sample(
+        &format!("version=\"{}\"", escape(env!("CARGO_PKG_VERSION"))),
+        1,
+    );
+    info.write_to(out);
+}
+
+/// The `process_*` families, named and described as the Prometheus client libraries do, so
+/// the usual dashboards work; a figure that could not be read has no family.
+fn write_process(stats: &ProcessStats, out: &mut Exposition) {
+    let mut write = |name, kind, help, value: Option<String>| {
+        if let Some(value) = value {
+            let mut family = Family::new(name, kind, help);
+            family.sample("", value);
+            family.write_to(out);
+        }
+    };
+    let text = |v: Option<u64>| v.map(|v| v.to_string());
+    write(
+        "process_cpu_seconds_total",
+        Kind::Counter,
+        "Total user and system CPU time spent in seconds.",
+        stats.cpu_seconds.map(|v| v.to_string()),
+    );
+    write(
+        "process_open_fds",
+        Kind::Gauge,
+        "Number of open file descriptors.",
+        text(stats.open_fds),
+    );
+    write(
+        "process_max_fds",
+        Kind::Gauge,
+        "Maximum number of open file descriptors.",
+        text(stats.max_fds),
+    );
+    write(
+        "process_virtual_memory_bytes",
+        Kind::Gauge,
+        "Virtual memory size in bytes.",
+        text(stats.virtual_memory_bytes),
+    );
+    write(
+        "process_resident_memory_bytes",
+        Kind::Gauge,
+        "Resident memory size in bytes.",
+        text(stats.resident_memory_bytes),
+    );
+    write(
+        "process_start_time_seconds",
+        Kind::Gauge,
+        "Start time of the process since unix epoch in seconds.",
+        stats.start_time_seconds.map(|v| v.to_string()),
+    );
 }
 
 /// Per proxy worker: its runtime's live tasks (connections, upstream connections, timers'
 /// tasks), so a leak shows as a number that only grows.
-fn render_workers(shared: &Shared, out: &mut String) {
+fn render_workers(shared: &Shared, out: &mut Exposition) {
     let mut tasks = Family::new(
         "ringward_worker_tasks",
-        "gauge",
+        Kind::Gauge,
         "Tasks alive on each proxy worker's runtime.",
     );
     for (i, runtime) in shared
@@ -54,7 +122,7 @@ fn render_workers(shared: &Shared, out: &mut String) {
     tasks.write_to(out);
     let mut dropped = Family::new(
         "ringward_access_log_dropped_total",
-        "counter",
+        Kind::Counter,
         "Access log lines lost: the writer fell behind or could not write.",
     );
     let lost = shared
@@ -63,16 +131,41 @@ fn render_workers(shared: &Shared, out: &mut String) {
         .map_or(0, |l| l.dropped.load(std::sync::atomic::Ordering::Relaxed));
     dropped.sample("", lost);
     dropped.write_to(out);
+    let t = &shared.tunnels;
+    for (name, kind, help, value) in [
+        (
+            "ringward_tunnels_open",
+            Kind::Gauge,
+            "Upgraded connections (WebSocket tunnels) open.",
+            t.open(),
+        ),
+        (
+            "ringward_tunnels_total",
+            Kind::Counter,
+            "Upgraded connections spliced since start.",
+            t.total.load(std::sync::atomic::Ordering::Relaxed),
+        ),
+        (
+            "ringward_tunnels_refused_total",
+            Kind::Counter,
+            "Upgrade requests refused at limits.max_tunnels.",
+            t.refused.load(std::sync::atomic::Ordering::Relaxed),
+        ),
+    ] {
+        let mut family = Family::new(name, kind, help);
+        family.sample("", value);
+        family.write_to(out);
+    }
 }
 
 /// Per-host gauges: in flight, state, pool figures, probe age. One [`Family`] per metric,
 /// filled host by host and written one after another, so each family is one group.
-fn render_hosts(shared: &Shared, published: &Published, out: &mut String) {
+fn render_hosts(shared: &Shared, published: &Published, out: &mut Exposition) {
     let view: Arc<HealthView> = shared.view.load_full();
     let now = shared.now();
     let mut in_flight_all = Family::new(
         "ringward_in_flight",
-        "gauge",
+        Kind::Gauge,
         "Requests in flight through the router.",
     );
     in_flight_all.sample("", shared.global.count());
@@ -80,58 +173,64 @@ fn render_hosts(shared: &Shared, published: &Published, out: &mut String) {
     let eligible = published.eligible();
     let mut hosts_eligible = Family::new(
         "ringward_hosts_eligible",
-        "gauge",
+        Kind::Gauge,
         "Hosts that may take requests.",
     );
     hosts_eligible.sample("", eligible);
     hosts_eligible.write_to(out);
     let mut panic = Family::new(
         "ringward_panic",
-        "gauge",
+        Kind::Gauge,
         "1 while the health panic mode is on.",
     );
     panic.sample("", u8::from(view.snapshot.panic.is_some()));
     panic.write_to(out);
     let mut in_flight = Family::new(
         "ringward_host_in_flight",
-        "gauge",
+        Kind::Gauge,
         "Requests in flight per host.",
     );
     let mut oldest_in_flight = Family::new(
         "ringward_host_oldest_in_flight_seconds",
-        "gauge",
+        Kind::Gauge,
         "Age of the host's oldest in-flight request (0 when none).",
     );
     let mut states = Family::new(
         "ringward_host_state",
-        "gauge",
+        Kind::Gauge,
         "1 for the host's current state, 0 for the others.",
     );
     let mut pool_max = Family::new(
         "ringward_db_pool_max",
-        "gauge",
+        Kind::Gauge,
         "The host's last reported DB pool capacity.",
     );
     let mut pool_in_use = Family::new(
         "ringward_db_pool_in_use",
-        "gauge",
+        Kind::Gauge,
         "The host's last reported DB pool connections checked out.",
     );
     let mut pool_waiting = Family::new(
         "ringward_db_pool_waiting",
-        "gauge",
+        Kind::Gauge,
         "The host's last reported tasks waiting for a DB pool connection.",
     );
     let mut pool_oldest = Family::new(
         "ringward_db_pool_oldest_checkout_seconds",
-        "gauge",
+        Kind::Gauge,
         "The host's last reported age of its longest-held DB connection.",
     );
     let mut probe = Family::new(
         "ringward_probe_age_seconds",
-        "gauge",
-        "Time since the host's last completed probe (-1 before the first).",
+        Kind::Gauge,
+        "Deprecated, use ringward_last_probe_timestamp_seconds: time since the host's last completed probe (-1 before the first).",
     );
+    let mut probe_at = Family::new(
+        "ringward_last_probe_timestamp_seconds",
+        Kind::Gauge,
+        "When the host's last probe completed, in seconds since the Unix epoch (no sample before the first).",
+    );
+    let wall = SystemTime::now();
     for (i, h) in published.fleet.hosts.iter().enumerate() {
         let host = format!("host=\"{}\"", escape(&h.name));
         let (count, oldest) = published.fleet.loads.oldest(i, now);
@@ -151,15 +250,18 @@ fn render_hosts(shared: &Shared, published: &Published, out: &mut String) {
             pool_waiting.sample(&host, p.waiting);
             pool_oldest.sample(&host, p.oldest_checkout.as_secs_f64());
         }
-        // A stalled prober shows as a growing age; never probed shows as -1.
-        let age = health
-            .and_then(|s| s.last_probe)
-            .map_or(-1.0, |t| now.saturating_duration_since(t).as_secs_f64());
+        // A stalled prober shows as a growing age; never probed shows as -1 (kept for the
+        // documented contract) and as no timestamp sample.
+        let last_probe = health.and_then(|s| s.last_probe);
+        let age = last_probe.map_or(-1.0, |t| now.saturating_duration_since(t).as_secs_f64());
         probe.sample(&host, age);
+        if let Some(at) = last_probe.and_then(|t| unix_seconds(wall, now, t)) {
+            probe_at.sample(&host, at);
+        }
     }
     let mut vals = Family::new(
         "ringward_guard_vals",
-        "gauge",
+        Kind::Gauge,
         "Vals the cascade guard restricts now, by state.",
     );
     for state in [ValState::Suspect, ValState::Quarantined] {
@@ -176,6 +278,7 @@ fn render_hosts(shared: &Shared, published: &Published, out: &mut String) {
         pool_waiting,
         pool_oldest,
         probe,
+        probe_at,
     ] {
         family.write_to(out);
     }
@@ -184,7 +287,7 @@ fn render_hosts(shared: &Shared, published: &Published, out: &mut String) {
 /// Renders the request metrics of the hosts in `live` (the current fleet: a host removed
 /// by a reload keeps its counters, in case it comes back, but its series disappear);
 /// per-host gauges are added by the caller (admin).
-fn write_counters(m: &Metrics, out: &mut String, live: &[&str]) {
+fn write_counters(m: &Metrics, out: &mut Exposition, live: &[&str]) {
     let hosts: Vec<(String, Arc<HostMetrics>)> = {
         let map = m.hosts.lock().unwrap_or_else(|e| e.into_inner());
         map.iter()
@@ -194,12 +297,12 @@ fn write_counters(m: &Metrics, out: &mut String, live: &[&str]) {
     };
     let mut requests = Family::new(
         "ringward_requests_total",
-        "counter",
+        Kind::Counter,
         "Responses sent to clients, by host and status class.",
     );
     let mut duration = Family::new(
         "ringward_request_duration_seconds",
-        "histogram",
+        Kind::Histogram,
         "Time to the response head, by host.",
     );
     for (name, m) in &hosts {
@@ -216,7 +319,7 @@ fn write_counters(m: &Metrics, out: &mut String, live: &[&str]) {
     duration.write_to(out);
     let mut unrouted = Family::new(
         "ringward_unrouted_requests_total",
-        "counter",
+        Kind::Counter,
         "Responses to requests that reached no host (400 no key, 503 no eligible host or at capacity), by status class.",
     );
     for (i, class) in CLASSES.iter().enumerate() {
@@ -228,7 +331,7 @@ fn write_counters(m: &Metrics, out: &mut String, live: &[&str]) {
     unrouted.write_to(out);
     let mut unrouted_duration = Family::new(
         "ringward_unrouted_request_duration_seconds",
-        "histogram",
+        Kind::Histogram,
         "Time to the response head for requests that reached no host.",
     );
     write_histogram(&m.unrouted.latency, &mut unrouted_duration, "");
@@ -266,13 +369,13 @@ fn write_counters(m: &Metrics, out: &mut String, live: &[&str]) {
             &c.reloads_failed,
         ),
     ] {
-        let mut family = Family::new(name, "counter", help);
+        let mut family = Family::new(name, Kind::Counter, help);
         family.sample("", v.load(Ordering::Relaxed));
         family.write_to(out);
     }
     let mut rejected = Family::new(
         "ringward_rejected_total",
-        "counter",
+        Kind::Counter,
         "Requests answered by the router itself, by reason.",
     );
     for (reason, v) in [
@@ -286,47 +389,48 @@ fn write_counters(m: &Metrics, out: &mut String, live: &[&str]) {
     let conns = &m.connections;
     let mut open = Family::new(
         "ringward_connections_open",
-        "gauge",
+        Kind::Gauge,
         "Client connections open.",
     );
     open.sample("", conns.open());
     open.write_to(out);
     let mut max = Family::new(
         "ringward_connections_max",
-        "gauge",
+        Kind::Gauge,
         "The client connection cap (limits.max_connections).",
     );
     max.sample("", conns.max());
     max.write_to(out);
     let mut refused = Family::new(
         "ringward_connections_refused_total",
-        "counter",
+        Kind::Counter,
         "Client connections closed at accept because the cap was reached.",
     );
     refused.sample("", conns.refused());
     refused.write_to(out);
     let mut ejections = Family::new(
         "ringward_ejections_total",
-        "counter",
-        "Host ejections, by reason.",
+        Kind::Counter,
+        "Host ejections, by host and reason.",
     );
-    let counts = m
-        .ejections
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    for (reason, n) in counts {
-        ejections.sample(&format!("reason=\"{}\"", escape(&reason)), n);
+    for (name, m) in &hosts {
+        let host = escape(name);
+        for (reason, n) in health::Reason::EJECTIONS.iter().zip(&m.ejections) {
+            ejections.sample(
+                &format!("host=\"{host}\",reason=\"{}\"", reason.as_str()),
+                n.load(Ordering::Relaxed),
+            );
+        }
     }
     ejections.write_to(out);
     write_guard(&m.guard, out);
 }
 
 /// The cascade guard's counters.
-fn write_guard(g: &GuardCounters, out: &mut String) {
+fn write_guard(g: &GuardCounters, out: &mut Exposition) {
     let mut quarantines = Family::new(
         "ringward_guard_quarantines_total",
-        "counter",
+        Kind::Counter,
         "Vals quarantined by the cascade guard, by reason.",
     );
     for (reason, n) in QUARANTINE_REASONS.iter().zip(&g.quarantines) {
@@ -338,14 +442,14 @@ fn write_guard(g: &GuardCounters, out: &mut String) {
     quarantines.write_to(out);
     let mut refused = Family::new(
         "ringward_guard_refused_total",
-        "counter",
+        Kind::Counter,
         "Requests answered 503 because their Val is quarantined.",
     );
     refused.sample("", g.refused.load(Ordering::Relaxed));
     refused.write_to(out);
     let mut withheld = Family::new(
         "ringward_guard_withheld_total",
-        "counter",
+        Kind::Counter,
         "Retries and rescues not made because the Val is a suspect.",
     );
     withheld.sample("", g.withheld.load(Ordering::Relaxed));
@@ -354,77 +458,28 @@ fn write_guard(g: &GuardCounters, out: &mut String) {
 
 /// Writes `h`'s `_bucket` (ending with `le="+Inf"`), `_sum` and `_count` samples into `family`.
 fn write_histogram(h: &Histogram, family: &mut Family, labels: &str) {
-    let name = family.name;
     let sep = if labels.is_empty() { "" } else { "," };
     let mut cumulative = 0;
     for (i, bound) in BUCKETS.iter().enumerate() {
         cumulative += h.counts[i].load(Ordering::Relaxed);
-        let _ = writeln!(
-            family.samples,
-            "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+        family.suffixed(
+            "_bucket",
+            &format!("{labels}{sep}le=\"{bound}\""),
+            cumulative,
         );
     }
     cumulative += h.counts[BUCKETS.len()].load(Ordering::Relaxed);
-    let _ = writeln!(
-        family.samples,
-        "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}"
-    );
+    family.suffixed("_bucket", &format!("{labels}{sep}le=\"+Inf\""), cumulative);
     let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-    let braced = if labels.is_empty() {
-        String::new()
-    } else {
-        format!("{{{labels}}}")
-    };
-    let _ = writeln!(family.samples, "{name}_sum{braced} {sum}");
-    let _ = writeln!(family.samples, "{name}_count{braced} {cumulative}");
+    family.suffixed("_sum", labels, sum);
+    family.suffixed("_count", labels, cumulative);
 }
 
-/// One metric family. Its samples go into its own buffer and [`Family::write_to`] writes
-/// `# HELP`, `# TYPE` and then every sample, so a family is always one group in the output
-/// (the Prometheus text format requires it) however the caller interleaves the collection.
-#[derive(Debug)]
-pub(crate) struct Family {
-    name: &'static str,
-    kind: &'static str,
-    help: &'static str,
-    samples: String,
-}
-
-impl Family {
-    /// An empty family; `kind` is `counter`, `gauge` or `histogram`.
-    pub(crate) fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
-        Family {
-            name,
-            kind,
-            help,
-            samples: String::new(),
-        }
-    }
-
-    /// Adds a sample; `labels` is the text between the braces (empty for none).
-    pub(crate) fn sample(&mut self, labels: &str, value: impl std::fmt::Display) {
-        let name = self.name;
-        if labels.is_empty() {
-            let _ = writeln!(self.samples, "{name} {value}");
-        } else {
-            let _ = writeln!(self.samples, "{name}{{{labels}}} {value}");
-        }
-    }
-
-    /// Writes the family as one group: HELP, TYPE, samples.
-    pub(crate) fn write_to(&self, out: &mut String) {
-        let (name, kind, help) = (self.name, self.kind, self.help);
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        out.push_str(&self.samples);
-    }
-}
-
-/// Escapes a Prometheus label value.
-pub(crate) fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// The wall-clock time of `then`, in seconds since the Unix epoch, given that `now` is `wall`
+/// (the router's clock is monotonic; the metric is a timestamp, so the two are tied here).
+fn unix_seconds(wall: SystemTime, now: Instant, then: Instant) -> Option<f64> {
+    let at = wall.checked_sub(now.saturating_duration_since(then))?;
+    Some(at.duration_since(UNIX_EPOCH).ok()?.as_secs_f64())
 }
 
 #[cfg(test)]
@@ -435,7 +490,13 @@ mod tests {
     use http::StatusCode;
 
     use super::*;
-    use crate::admin::lint::lint_exposition;
+    use crate::admin::lint::{lint_exposition, lint_openmetrics};
+
+    fn counters(m: &Metrics, live: &[&str], format: TextFormat) -> String {
+        let mut out = Exposition::new(format);
+        write_counters(m, &mut out, live);
+        out.finish()
+    }
 
     #[test]
     fn renders_counts_histograms_and_ejections() {
@@ -445,10 +506,9 @@ mod tests {
         a.record(StatusCode::BAD_GATEWAY, Duration::from_millis(700));
         assert!(Arc::ptr_eq(&a, &m.host("host-a")), "one handle per name");
         m.unrouted.record(StatusCode::BAD_REQUEST, Duration::ZERO);
-        m.record_ejection("pool_exhausted");
-        m.record_ejection("pool_exhausted");
-        let mut out = String::new();
-        write_counters(&m, &mut out, &["host-a"]);
+        a.record_ejection(health::Reason::PoolExhausted);
+        a.record_ejection(health::Reason::PoolExhausted);
+        let out = counters(&m, &["host-a"], TextFormat::Prometheus);
         lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert!(
             out.contains("ringward_requests_total{host=\"host-a\",class=\"2xx\"} 1"),
@@ -467,7 +527,98 @@ mod tests {
             out.contains("ringward_request_duration_seconds_bucket{host=\"host-a\",le=\"1\"} 2")
         );
         assert!(out.contains("ringward_request_duration_seconds_count{host=\"host-a\"} 2"));
-        assert!(out.contains("ringward_ejections_total{reason=\"pool_exhausted\"} 2"));
+        assert!(
+            out.contains("ringward_ejections_total{host=\"host-a\",reason=\"pool_exhausted\"} 2"),
+            "{out}"
+        );
+        assert_eq!(m.ejections("pool_exhausted"), 2);
+    }
+
+    #[test]
+    fn every_per_host_counter_is_there_at_zero_from_the_start() {
+        let m = Metrics::default();
+        let _ = (m.host("host-a"), m.host("host-b"));
+        let out = counters(&m, &["host-a", "host-b"], TextFormat::Prometheus);
+        lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        for host in ["host-a", "host-b"] {
+            for reason in health::Reason::EJECTIONS {
+                let series =
+                    format!("ringward_ejections_total{{host=\"{host}\",reason=\"{reason}\"}} 0\n");
+                assert!(out.contains(&series), "no {series} in\n{out}");
+            }
+            for class in CLASSES {
+                let series =
+                    format!("ringward_requests_total{{host=\"{host}\",class=\"{class}\"}} 0\n");
+                assert!(out.contains(&series), "no {series}");
+            }
+            let count = format!("ringward_request_duration_seconds_count{{host=\"{host}\"}} 0\n");
+            assert!(out.contains(&count), "no {count}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_names_counter_families_without_total_and_ends_with_eof() {
+        let m = Metrics::default();
+        m.host("host-a").record(StatusCode::OK, Duration::ZERO);
+        let out = counters(&m, &["host-a"], TextFormat::OpenMetrics);
+        lint_openmetrics(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert!(out.contains("# TYPE ringward_requests counter\n"), "{out}");
+        assert!(out.contains("ringward_requests_total{host=\"host-a\",class=\"2xx\"} 1\n"));
+        assert!(out.ends_with("\n# EOF\n"));
+        assert!(!out.contains("# TYPE ringward_requests_total"), "{out}");
+    }
+
+    #[test]
+    fn build_info_and_process_families() {
+        let stats = ProcessStats {
+            cpu_seconds: Some(1.5),
+            resident_memory_bytes: Some(4096),
+            virtual_memory_bytes: Some(8192),
+            open_fds: Some(7),
+            max_fds: Some(1024),
+            start_time_seconds: Some(1_700_000_000.25),
+        };
+        for format in [TextFormat::Prometheus, TextFormat::OpenMetrics] {
+            let mut out = Exposition::new(format);
+            write_build_info(&mut out);
+            write_process(&stats, &mut out);
+            let out = out.finish();
+            let lint = match format {
+                TextFormat::Prometheus => lint_exposition(&out),
+                TextFormat::OpenMetrics => lint_openmetrics(&out),
+            };
+            lint.unwrap_or_else(|e| panic!("{e}\n{out}"));
+            let version = env!("CARGO_PKG_VERSION");
+            assert!(
+                out.contains(&format!("ringward_build_info{{version=\"{version}\"}} 1\n")),
+                "{out}"
+            );
+            for line in [
+                "process_cpu_seconds_total 1.5\n",
+                "process_resident_memory_bytes 4096\n",
+                "process_virtual_memory_bytes 8192\n",
+                "process_open_fds 7\n",
+                "process_max_fds 1024\n",
+                "process_start_time_seconds 1700000000.25\n",
+            ] {
+                assert!(out.contains(line), "no {line} in\n{out}");
+            }
+        }
+        // A figure that could not be read has no family at all.
+        let mut out = Exposition::new(TextFormat::Prometheus);
+        write_process(&ProcessStats::default(), &mut out);
+        assert_eq!(out.finish(), "");
+    }
+
+    #[test]
+    fn a_probe_time_is_a_unix_timestamp() {
+        let wall = UNIX_EPOCH + Duration::from_secs(1_000);
+        let now = Instant::now();
+        let then = now
+            .checked_sub(Duration::from_millis(250))
+            .expect("instant");
+        assert_eq!(unix_seconds(wall, now, then), Some(999.75));
+        assert_eq!(unix_seconds(wall, now, now), Some(1_000.0));
     }
 
     #[test]
@@ -475,8 +626,7 @@ mod tests {
         let m = Metrics::default();
         m.host("none").record(StatusCode::OK, Duration::ZERO);
         m.unrouted.record(StatusCode::OK, Duration::ZERO);
-        let mut out = String::new();
-        write_counters(&m, &mut out, &["none"]);
+        let out = counters(&m, &["none"], TextFormat::Prometheus);
         lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert!(out.contains("ringward_requests_total{host=\"none\",class=\"2xx\"} 1"));
         assert!(out.contains("ringward_unrouted_requests_total{class=\"2xx\"} 1"));
@@ -487,33 +637,8 @@ mod tests {
         let m = Metrics::default();
         m.host("kept").record(StatusCode::OK, Duration::ZERO);
         m.host("removed").record(StatusCode::OK, Duration::ZERO);
-        let mut out = String::new();
-        write_counters(&m, &mut out, &["kept"]);
+        let out = counters(&m, &["kept"], TextFormat::Prometheus);
         assert!(out.contains("host=\"kept\""));
         assert!(!out.contains("removed"), "{out}");
-    }
-
-    #[test]
-    fn the_linter_refuses_what_the_old_output_did() {
-        let split = "# HELP a x\n# TYPE a gauge\na{h=\"1\"} 1\n# HELP b x\n# TYPE b gauge\nb 1\na{h=\"2\"} 1\n";
-        assert!(lint_exposition(split).is_err(), "interleaved families");
-        let untyped = "# TYPE a gauge\na 1\nc 1\n";
-        assert!(lint_exposition(untyped).is_err(), "a sample with no TYPE");
-        let total_gauge = "# TYPE a_total gauge\na_total 1\n";
-        assert!(
-            lint_exposition(total_gauge).is_err(),
-            "a gauge named _total"
-        );
-        let dup = "# TYPE a_total counter\na_total{h=\"x\"} 1\na_total{h=\"x\"} 0\n";
-        assert!(lint_exposition(dup).is_err(), "a duplicate series");
-        let no_inf = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n";
-        assert!(lint_exposition(no_inf).is_err(), "a histogram without +Inf");
-        let good = "# HELP h x\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n";
-        assert_eq!(lint_exposition(good), Ok(()));
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

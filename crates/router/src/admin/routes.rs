@@ -1,35 +1,80 @@
 //! The admin listener (docs/contracts.md: status codes and the admin API): `/healthz`, `/readyz`, `/admin/hosts`,
 //! `/admin/route?key=`, `POST /admin/hosts/{name}/drain|eject|restore` (bearer token,
 //! compared in constant time), `/metrics` and `/`, a status page; and the cascade guard's
-//! `/admin/vals`, `/admin/vals/{key}`, `POST /admin/vals/{key}/quarantine|release`.
+//! `/admin/vals`, `/admin/vals/{key}`, `POST /admin/vals/{key}/quarantine|release`; and for
+//! operating the router itself `/admin/config` (the effective config, token redacted),
+//! `GET|POST /admin/log-level` (`log_level`) and `POST /admin/ready` (`readiness`). HEAD is
+//! answered wherever GET is.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use health::OperatorCommand;
 use health::guard::{ValInfo, ValState};
-use http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use http::header::{ACCEPT, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, VARY};
 use http::{Method, Request, Response, StatusCode};
 use router_core::{HostId, KeyHash};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
+use crate::admin::text_format::TextFormat;
+use crate::admin::{log_level, readiness};
 use crate::control::fleet::{Fleet, HostKey, Published};
 use crate::control::messages::{Control, OperatorReply, ValCommand};
 use crate::control::shared::Shared;
-use crate::proxy::body::{self, ProxyBody};
+use crate::proxy::body::{self, BoxError, ProxyBody};
 
-/// Handles one admin request.
-pub(crate) async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Response<ProxyBody> {
+/// The largest body an admin POST reads.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Handles one admin request. HEAD is answered as GET is, without the body (RFC 9110
+/// section 9.3.2: same status and headers, `Content-Length` included).
+pub(crate) async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Response<ProxyBody>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    tracing::debug!(method = %req.method(), path = %req.uri().path(), "admin request");
+    if req.method() == Method::HEAD {
+        without_body(dispatch(shared, req, Method::GET).await)
+    } else {
+        let method = req.method().clone();
+        dispatch(shared, req, method).await
+    }
+}
+
+/// `resp` with its body dropped and its length kept in `Content-Length`.
+fn without_body(resp: Response<ProxyBody>) -> Response<ProxyBody> {
+    let (mut parts, body) = resp.into_parts();
+    if let Some(len) = http_body::Body::size_hint(&body).exact() {
+        parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Response::from_parts(parts, body::empty())
+}
+
+/// Routes one admin request, answered as `method` (GET for a HEAD).
+async fn dispatch<B>(shared: Arc<Shared>, req: Request<B>, method: Method) -> Response<ProxyBody>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     let path = req.uri().path().trim_end_matches('/').to_owned();
-    let method = req.method().clone();
     match (method, path.as_str()) {
         (Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (Method::GET, "/readyz") => readyz(&shared),
+        (Method::GET, "/readyz") => readiness::readyz(&shared),
+        (Method::POST, "/admin/ready") => readiness::set_ready(&shared, req).await,
+        (_, "/admin/ready") => method_not_allowed("POST"),
+        (Method::GET, "/admin/log-level") => log_level::get(),
+        (Method::POST, "/admin/log-level") => log_level::set(&shared, req).await,
+        (_, "/admin/log-level") => method_not_allowed("GET, HEAD, POST"),
+        (Method::GET, "/admin/config") => config_toml(&shared),
+        (_, "/admin/config") => method_not_allowed("GET, HEAD"),
         (Method::GET, "/admin/hosts") => json_response(StatusCode::OK, &hosts_json(&shared)),
         (Method::GET, "/admin/route") => route(&shared, req.uri().query()),
-        (Method::GET, "/metrics") => metrics(&shared),
+        (Method::GET, "/metrics") => metrics(&shared, req.headers().get(ACCEPT)),
+        (Method::GET, "/admin/page-fragment") => crate::admin::page::fragment_response(&shared),
         (Method::GET, "") => {
             let mut resp = text(StatusCode::OK, crate::admin::page::render(&shared));
             resp.headers_mut().insert(
@@ -49,8 +94,8 @@ pub(crate) async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Response<
             json_response(StatusCode::OK, &val_json(&shared, &key))
         }
         (_, "/healthz" | "/readyz" | "/admin/hosts" | "/admin/route" | "/metrics" | "")
-        | (_, "/admin/vals") => method_not_allowed("GET"),
-        (_, p) if p.starts_with("/admin/vals/") => method_not_allowed("GET"),
+        | (_, "/admin/vals") => method_not_allowed("GET, HEAD"),
+        (_, p) if p.starts_with("/admin/vals/") => method_not_allowed("GET, HEAD"),
         _ => json_response(StatusCode::NOT_FOUND, &json!({"error": "not found"})),
     }
 }
@@ -89,7 +134,7 @@ fn val_action(path: &str) -> Option<(&str, ValCommand)> {
     (!key.is_empty()).then_some((key, command))
 }
 
-fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<ProxyBody> {
+pub(crate) fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<ProxyBody> {
     let mut resp = Response::new(body::full(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -99,7 +144,7 @@ fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<ProxyBody
     resp
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response<ProxyBody> {
+pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response<ProxyBody> {
     let mut resp = Response::new(body::full(value.to_string()));
     *resp.status_mut() = status;
     resp.headers_mut()
@@ -110,17 +155,6 @@ fn json_response(status: StatusCode, value: &Value) -> Response<ProxyBody> {
 /// True when some host is eligible for new requests.
 pub(crate) fn any_eligible(published: &Published) -> bool {
     published.eligible() > 0
-}
-
-fn readyz(shared: &Shared) -> Response<ProxyBody> {
-    if shared.is_shutting_down() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
-    }
-    if any_eligible(&shared.published.load()) {
-        text(StatusCode::OK, "ready\n")
-    } else {
-        text(StatusCode::SERVICE_UNAVAILABLE, "no eligible host\n")
-    }
 }
 
 fn millis(d: Duration) -> u64 {
@@ -218,7 +252,7 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// True when the request carries the configured bearer token (constant-time comparison).
-fn authorized<B>(shared: &Shared, req: &Request<B>) -> bool {
+pub(crate) fn authorized<B>(shared: &Shared, req: &Request<B>) -> bool {
     let config = shared.config.load();
     let Some(token) = &config.admin.token else {
         return false;
@@ -244,7 +278,7 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
 }
 
 /// 401 with the `WWW-Authenticate` challenge.
-fn unauthorized() -> Response<ProxyBody> {
+pub(crate) fn unauthorized() -> Response<ProxyBody> {
     let mut resp = json_response(
         StatusCode::UNAUTHORIZED,
         &json!({"error": "a valid `Authorization: Bearer <token>` is required"}),
@@ -414,13 +448,56 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn metrics(shared: &Shared) -> Response<ProxyBody> {
-    let mut resp = text(StatusCode::OK, crate::admin::exposition::render(shared));
+/// `GET /metrics`, in the text format the scraper's `Accept` asks for.
+fn metrics(shared: &Shared, accept: Option<&HeaderValue>) -> Response<ProxyBody> {
+    let format = TextFormat::negotiate(accept);
+    let mut resp = text(
+        StatusCode::OK,
+        crate::admin::exposition::render(shared, format),
+    );
+    let headers = resp.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(VARY, HeaderValue::from_static("accept"));
+    resp
+}
+
+/// `GET /admin/config`: the effective config as TOML, the admin token redacted.
+fn config_toml(shared: &Shared) -> Response<ProxyBody> {
+    let mut resp = text(StatusCode::OK, shared.config.load().to_toml_redacted());
     resp.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static("application/toml; charset=utf-8"),
     );
     resp
+}
+
+/// The body of an admin POST, read whole: 413 beyond [`MAX_BODY`], 408 when it takes longer
+/// than 5 s, 400 when the connection breaks.
+pub(crate) async fn read_body<B>(body: B) -> Result<Bytes, Response<ProxyBody>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    use http_body_util::BodyExt as _;
+    let limited = http_body_util::Limited::new(body, MAX_BODY);
+    match tokio::time::timeout(Duration::from_secs(5), limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &json!({"error": format!("body over {MAX_BODY} bytes")}),
+        )),
+        Ok(Err(e)) => Err(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": format!("body: {e}")}),
+        )),
+        Err(_) => Err(json_response(
+            StatusCode::REQUEST_TIMEOUT,
+            &json!({"error": "body not received within 5 s"}),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -430,7 +507,7 @@ mod tests {
     use health::{HealthSnapshot, HostHealth, PoolReport, Routing, StateKind};
 
     use super::*;
-    use crate::admin::lint::lint_exposition;
+    use crate::admin::lint::{lint_exposition, lint_openmetrics};
     use crate::config::Config;
     use crate::control::fleet::Fleet;
     use crate::control::view::HealthView;
@@ -497,8 +574,11 @@ mod tests {
             .metrics
             .unrouted
             .record(StatusCode::BAD_REQUEST, Duration::ZERO);
-        shared.metrics.record_ejection("pool_exhausted");
-        let out = crate::admin::exposition::render(&shared);
+        shared
+            .metrics
+            .host("host-a")
+            .record_ejection(health::Reason::PoolExhausted);
+        let out = crate::admin::exposition::render(&shared, TextFormat::Prometheus);
         lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
         for family in [
             "ringward_in_flight",
@@ -519,6 +599,36 @@ mod tests {
         assert!(out.contains("ringward_db_pool_in_use{host=\"host-b\"} 3"));
         assert!(out.contains("ringward_unrouted_requests_total{class=\"4xx\"} 1"));
         assert!(out.contains("ringward_requests_total{host=\"none\",class=\"2xx\"} 1"));
+        assert!(
+            out.contains("ringward_ejections_total{host=\"host-a\",reason=\"pool_exhausted\"} 1")
+        );
+        // Probed just now: a Unix timestamp of about now.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_secs_f64();
+        let probed: f64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("ringward_last_probe_timestamp_seconds{host=\"host-b\"} "))
+            .expect("a probe timestamp")
+            .parse()
+            .expect("a number");
+        assert!((now - probed).abs() < 60.0, "{probed} vs {now}");
+        let om = crate::admin::exposition::render(&shared, TextFormat::OpenMetrics);
+        lint_openmetrics(&om).unwrap_or_else(|e| panic!("{e}\n{om}"));
+    }
+
+    #[tokio::test]
+    async fn a_host_never_probed_has_no_probe_timestamp() {
+        let shared = shared(&["host-a"]);
+        let out = crate::admin::exposition::render(&shared, TextFormat::Prometheus);
+        lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert!(out.contains("# TYPE ringward_last_probe_timestamp_seconds gauge"));
+        assert!(
+            !out.contains("ringward_last_probe_timestamp_seconds{"),
+            "{out}"
+        );
+        assert!(out.contains("ringward_probe_age_seconds{host=\"host-a\"} -1\n"));
     }
 
     #[tokio::test]
@@ -528,7 +638,10 @@ mod tests {
             .metrics
             .host("host-b")
             .record(StatusCode::OK, Duration::ZERO);
-        assert!(crate::admin::exposition::render(&shared).contains("host=\"host-b\""));
+        assert!(
+            crate::admin::exposition::render(&shared, TextFormat::Prometheus)
+                .contains("host=\"host-b\"")
+        );
         // What a reload that drops host-b publishes.
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         let config = Config::for_hosts(any, any, &hosts(&["host-a"]));
@@ -543,7 +656,7 @@ mod tests {
         shared
             .published
             .store(Arc::new(Published::open(Arc::new(fleet), 1)));
-        let out = crate::admin::exposition::render(&shared);
+        let out = crate::admin::exposition::render(&shared, TextFormat::Prometheus);
         lint_exposition(&out).unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert!(out.contains("host=\"host-a\""));
         assert!(!out.contains("host-b"), "{out}");

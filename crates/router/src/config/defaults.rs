@@ -61,3 +61,9 @@ pub const RELOAD_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// `access_log.enabled`: on, as nginx and HAProxy log by default (its cost is in
 /// docs/benchmarks.md).
 pub const ACCESS_LOG_ENABLED: bool = true;
+/// `upstream.tunnel_idle_timeout` (HAProxy's `timeout tunnel` is commonly an hour, nginx's
+/// `proxy_read_timeout` 60 s: ten minutes keeps a quiet WebSocket without a keep-alive ping
+/// open, and still frees the abandoned ones)
+pub const TUNNEL_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// `limits.max_tunnels`
+pub const MAX_TUNNELS: u32 = 10_000;

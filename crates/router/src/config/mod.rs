@@ -9,6 +9,7 @@
 //! that collect errors with key paths), `passive.rs` (`[health]`), `guard.rs` (`[guard]`).
 
 pub mod defaults;
+mod dump;
 mod error;
 mod guard;
 mod passive;
@@ -16,6 +17,7 @@ mod read;
 mod reader;
 mod types;
 
+pub use dump::REDACTED_TOKEN;
 pub use error::{ConfigError, ConfigErrors};
 pub use types::{
     AccessLogConfig, AccessLogFormat, AccessLogPath, ActiveProbeConfig, AdminConfig, AdminToken,

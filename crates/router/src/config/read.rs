@@ -118,6 +118,11 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
             defaults::POOL_MAX_IDLE_PER_HOST,
             errors,
         ),
+        tunnel_idle_timeout: up.duration(
+            "tunnel_idle_timeout",
+            defaults::TUNNEL_IDLE_TIMEOUT,
+            errors,
+        ),
     };
     // Cross-key rules compare only values that were read (or left to their default): a
     // value that failed to parse was replaced by its default, and comparing against that
@@ -143,6 +148,7 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
         retry_after: lim.duration("retry_after", defaults::RETRY_AFTER, errors),
         max_connections: lim.positive_u32("max_connections", defaults::MAX_CONNECTIONS, errors),
         max_request_body: lim.byte_size("max_request_body", defaults::MAX_REQUEST_BODY, errors),
+        max_tunnels: lim.positive_u32("max_tunnels", defaults::MAX_TUNNELS, errors),
     };
     lim.finish(errors);
 

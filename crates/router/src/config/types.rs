@@ -186,6 +186,9 @@ pub struct UpstreamConfig {
     pub pool_idle_timeout: Duration,
     /// Idle pooled connections kept per host.
     pub pool_max_idle_per_host: u32,
+    /// An upgraded connection (a WebSocket tunnel) with no byte either way for this long is
+    /// closed.
+    pub tunnel_idle_timeout: Duration,
 }
 
 /// `[limits]`
@@ -201,6 +204,9 @@ pub struct LimitsConfig {
     pub max_connections: u32,
     /// Largest request body forwarded, in bytes (beyond it: 413).
     pub max_request_body: u64,
+    /// Upgraded connections (WebSocket tunnels) open at once at most; beyond it an upgrade
+    /// request is answered 503.
+    pub max_tunnels: u32,
 }
 
 /// `[retry]`
@@ -292,6 +298,7 @@ impl Config {
                 body_idle_timeout: defaults::BODY_IDLE_TIMEOUT,
                 pool_idle_timeout: defaults::POOL_IDLE_TIMEOUT,
                 pool_max_idle_per_host: defaults::POOL_MAX_IDLE_PER_HOST,
+                tunnel_idle_timeout: defaults::TUNNEL_IDLE_TIMEOUT,
             },
             limits: LimitsConfig {
                 per_host_in_flight: defaults::PER_HOST_IN_FLIGHT,
@@ -299,6 +306,7 @@ impl Config {
                 retry_after: defaults::RETRY_AFTER,
                 max_connections: defaults::MAX_CONNECTIONS,
                 max_request_body: defaults::MAX_REQUEST_BODY,
+                max_tunnels: defaults::MAX_TUNNELS,
             },
             retry: RetryConfig {
                 budget_ratio: defaults::RETRY_BUDGET_RATIO,

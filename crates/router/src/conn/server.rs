@@ -91,7 +91,7 @@ pub(crate) async fn serve<M, S>(
                     };
                     let _ = stream.set_nodelay(true);
                     let conn = builder
-                        .serve_connection(
+                        .serve_connection_with_upgrades(
                             TokioIo::new(WriteStallIo::new(
                                 HeadGuard::new(stream),
                                 write_stall,

@@ -2,8 +2,8 @@
 //! and reports (bounded, never awaited on the request path), and rare control messages
 //! (operator commands, reloads) that must not be dropped.
 
-use health::guard::{GuardConfig, ValState};
-use health::{HealthConfig, HealthReport, OperatorCommand, Outcome, ProbeResult, StateKind};
+use health::guard::ValState;
+use health::{HealthReport, OperatorCommand, Outcome, ProbeResult, StateKind};
 use tokio::sync::oneshot;
 
 use crate::control::fleet::HostKey;
@@ -77,10 +77,9 @@ pub(crate) enum Control {
         /// Where its state after the command goes.
         reply: oneshot::Sender<ValState>,
     },
-    /// New passive-health settings from a reload.
-    Config(HealthConfig),
-    /// New cascade-guard settings from a reload.
-    GuardConfig(GuardConfig),
+    /// A reload applied. Its passive-health and guard settings apply only after a restart
+    /// (the reload's log line says so), so none travel with it.
+    Reloaded,
     /// The fleet changed (reload): re-read it now.
     FleetChanged,
 }

@@ -3,10 +3,13 @@
 //! (`shared`), the messages to the health task (`messages`), each proxy worker's batch of
 //! them (`outbox`) and the view it publishes
 //! (`view`), the health task itself (`task`: health state machine and cascade guard), the
-//! active prober (`probe`), the restricted Vals the request path reads (`vals`), and hot
-//! reload (`reload`).
+//! active prober (`probe`), the restricted Vals the request path reads (`vals`), hot
+//! reload (`reload`), and the status page's short history the health task records
+//! (`history`).
 
+pub(crate) mod config_diff;
 pub(crate) mod fleet;
+pub(crate) mod history;
 pub(crate) mod inflight;
 pub(crate) mod messages;
 pub(crate) mod outbox;

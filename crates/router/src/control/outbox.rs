@@ -16,7 +16,6 @@ use health::Outcome;
 use tokio::sync::Notify;
 
 use crate::control::messages::HealthEvent;
-use crate::control::shared::Shared;
 
 /// The longest a success or a report waits in the outbox (the health task's tick is 50 ms).
 pub(crate) const FLUSH_AFTER: Duration = Duration::from_millis(5);
@@ -35,8 +34,12 @@ thread_local! {
 }
 
 /// Installs an outbox on this thread (a proxy worker's) and returns the future that flushes
-/// it; run it as a task on the worker's runtime, so it runs on this same thread.
-pub(crate) fn install(shared: Arc<Shared>) -> impl Future<Output = ()> + Send + 'static {
+/// it through `send` (the health task's queue: an event and how many it holds); run it as a
+/// task on the worker's runtime, so it runs on this same thread.
+pub(crate) fn install<F>(send: F) -> impl Future<Output = ()> + Send + 'static
+where
+    F: Fn(HealthEvent, usize) + Send + Sync + 'static,
+{
     let notify = Arc::new(Notify::new());
     OUTBOX.with(|o| {
         *o.borrow_mut() = Some(Local {
@@ -48,13 +51,13 @@ pub(crate) fn install(shared: Arc<Shared>) -> impl Future<Output = ()> + Send + 
         loop {
             notify.notified().await;
             tokio::time::sleep(FLUSH_AFTER).await;
-            flush(&shared);
+            flush(&send);
         }
     }
 }
 
-/// Sends what this thread's outbox holds, if anything.
-pub(crate) fn flush(shared: &Shared) {
+/// Sends what this thread's outbox holds, if anything, through `send`.
+pub(crate) fn flush(send: &impl Fn(HealthEvent, usize)) {
     let batch = OUTBOX.with(|o| {
         o.borrow_mut()
             .as_mut()
@@ -62,13 +65,13 @@ pub(crate) fn flush(shared: &Shared) {
     });
     if let Some(batch) = batch.filter(|b| !b.is_empty()) {
         let n = batch.len();
-        shared.send_now(HealthEvent::Batch(batch), n);
+        send(HealthEvent::Batch(batch), n);
     }
 }
 
-/// Queues `event` in this thread's outbox, or sends it at once when it is urgent or there
-/// is no outbox here.
-pub(crate) fn post(shared: &Shared, event: HealthEvent) {
+/// Queues `event` in this thread's outbox, or sends it through `send` at once when it is
+/// urgent or there is no outbox here.
+pub(crate) fn post(event: HealthEvent, send: &impl Fn(HealthEvent, usize)) {
     let urgent = matches!(
         event,
         HealthEvent::Outcome {
@@ -86,8 +89,8 @@ pub(crate) fn post(shared: &Shared, event: HealthEvent) {
         }
     });
     match queued {
-        Err(event) => shared.send_now(event, 1),
-        Ok(n) if urgent || n >= BATCH => flush(shared),
+        Err(event) => send(event, 1),
+        Ok(n) if urgent || n >= BATCH => flush(send),
         // The first event of a batch starts the flusher's clock.
         Ok(1) => OUTBOX.with(|o| {
             if let Some(local) = o.borrow().as_ref() {
@@ -122,23 +125,28 @@ mod tests {
         }
     }
 
-    fn hosts() -> Vec<(String, std::net::SocketAddr)> {
-        vec![("h0".into(), "127.0.0.1:9".parse().expect("addr"))]
+    /// A queue like the health task's, and the sender the outbox is given.
+    fn queue() -> (
+        impl Fn(HealthEvent, usize) + Clone + Send + Sync + 'static,
+        tokio::sync::mpsc::UnboundedReceiver<HealthEvent>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (move |ev, _n| drop(tx.send(ev)), rx)
     }
 
     #[tokio::test]
     async fn without_an_outbox_every_event_goes_at_once() {
-        let (shared, mut rx, _control) = Shared::for_tests(&hosts());
-        post(&shared, success());
+        let (send, mut rx) = queue();
+        post(success(), &send);
         assert!(matches!(rx.try_recv(), Ok(HealthEvent::Outcome { .. })));
     }
 
     #[tokio::test(start_paused = true)]
     async fn successes_wait_for_the_flusher_and_a_failure_takes_them_along() {
-        let (shared, mut rx, _control) = Shared::for_tests(&hosts());
-        let flusher = tokio::spawn(install(Arc::clone(&shared)));
-        post(&shared, success());
-        post(&shared, success());
+        let (send, mut rx) = queue();
+        let flusher = tokio::spawn(install(send.clone()));
+        post(success(), &send);
+        post(success(), &send);
         assert!(rx.try_recv().is_err(), "successes wait in the outbox");
         // The flusher sends them within FLUSH_AFTER, as one message.
         let batch = tokio::time::timeout(FLUSH_AFTER * 2, rx.recv())
@@ -147,14 +155,14 @@ mod tests {
             .expect("a message");
         assert_eq!(events_in(&batch), 2);
 
-        post(&shared, success());
+        post(success(), &send);
         post(
-            &shared,
             HealthEvent::Outcome {
                 host: HostKey(0),
                 val: 1,
                 outcome: Outcome::GatewayFailure(GatewayFailure::ConnectRefused),
             },
+            &send,
         );
         let urgent = rx.try_recv().expect("a failure goes at once");
         assert_eq!(

@@ -1,6 +1,7 @@
 //! Hot reload: applying a new config to a running router (`apply`), on SIGHUP and on a
 //! change of the config file's modification time. A config that does not validate is refused
-//! with every error logged; the running one keeps serving.
+//! with every error logged; the running one keeps serving. Either way a reload is one log
+//! line: what changed (`config_diff`), or why it was refused.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,11 +9,10 @@ use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use tokio::sync::watch;
-use tracing::{error, info};
-
-use tracing::warn;
+use tracing::{error, info, warn};
 
 use crate::config::{Config, ConfigErrors};
+use crate::control::config_diff::ConfigDiff;
 use crate::control::fleet::Fleet;
 use crate::control::messages::Control;
 use crate::control::shared::Shared;
@@ -24,21 +24,60 @@ fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Loads `path` and applies it; logs every error of a bad file.
+/// Loads `path` and applies it; logs the outcome as one line.
 fn reload_from(shared: &Arc<Shared>, path: &Path, why: &str) {
+    let source = path.display().to_string();
     match Config::load(path).and_then(|c| apply(shared, c)) {
-        Ok(()) => info!(path = %path.display(), why, "reloaded"),
+        Ok(diff) => log_applied(&diff, &source, why),
         Err(errors) => {
             shared
                 .metrics
                 .counters
                 .reloads_failed
                 .fetch_add(1, Ordering::Relaxed);
-            for e in errors.iter() {
-                error!(path = %path.display(), why, "config refused: {e}");
-            }
-            error!(why, "the previous config keeps serving");
+            let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            error!(
+                path = %source,
+                why,
+                errors = %all.join("; "),
+                "config refused ({} errors); the previous config keeps serving",
+                all.len()
+            );
         }
+    }
+}
+
+/// The one line of an applied reload: the summary as its message and as fields; WARN when
+/// some change waits for a restart.
+pub(crate) fn log_applied(diff: &ConfigDiff, source: &str, why: &str) {
+    let list = |names: &[String]| names.join(",");
+    let (added, removed, changed) = (
+        list(&diff.hosts_added),
+        list(&diff.hosts_removed),
+        list(&diff.hosts_changed),
+    );
+    let sections = diff.sections.join(",");
+    if diff.restart_needed.is_empty() {
+        info!(
+            path = source,
+            why,
+            hosts_added = %added,
+            hosts_removed = %removed,
+            hosts_changed = %changed,
+            sections = %sections,
+            "config reloaded: {diff}"
+        );
+    } else {
+        warn!(
+            path = source,
+            why,
+            hosts_added = %added,
+            hosts_removed = %removed,
+            hosts_changed = %changed,
+            sections = %sections,
+            restart_needed = %diff.restart_needed.join(","),
+            "config reloaded: {diff} (those keys apply only after a restart)"
+        );
     }
 }
 
@@ -80,28 +119,16 @@ pub(crate) async fn watch(shared: Arc<Shared>, path: PathBuf, mut shutdown: watc
     }
 }
 
-/// Applies `config` to a running router.
-pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigErrors> {
+/// Applies `config` to a running router; returns what changed (the caller logs it).
+pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<ConfigDiff, ConfigErrors> {
     let old = shared.config.load_full();
-    if config.listen.addr != old.listen.addr || config.admin.addr != old.admin.addr {
-        warn!("listen.addr / admin.addr changes apply only after a restart");
-    }
-    if config.listen.header_read_timeout != old.listen.header_read_timeout
-        || config.listen.http2_keep_alive_interval != old.listen.http2_keep_alive_interval
-        || config.listen.shutdown_grace != old.listen.shutdown_grace
-        || config.listen.max_header_bytes != old.listen.max_header_bytes
-        || config.listen.workers != old.listen.workers
-    {
-        warn!("[listen] timeout, header-size and workers changes apply only after a restart");
-    }
-    if config.limits.max_connections != old.limits.max_connections {
-        warn!("limits.max_connections changes apply only after a restart");
-    }
+    let diff = ConfigDiff::between(&old, &config);
     // Every reload reopens the access log: its path may have changed, or logrotate moved the
     // file away before sending SIGHUP.
     if let Some(log) = &shared.access_log {
         log.reopen(&config.access_log.path);
     }
+    shared.tunnels.set_cap(config.limits.max_tunnels);
     let hosts_changed = config.hosts != old.hosts
         || config.limits.per_host_in_flight != old.limits.per_host_in_flight;
     if hosts_changed {
@@ -141,18 +168,12 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<(), ConfigEr
         )));
     }
     shared.global.set_cap(config.limits.global_in_flight);
-    let _ = shared
-        .control
-        .send(Control::Config(config.health.passive.clone()));
-    let _ = shared
-        .control
-        .send(Control::GuardConfig(config.guard.clone()));
+    let _ = shared.control.send(Control::Reloaded);
     shared.config.store(Arc::new(config));
     shared
         .metrics
         .counters
         .reloads
         .fetch_add(1, Ordering::Relaxed);
-    info!(hosts_changed, "config reloaded");
-    Ok(())
+    Ok(diff)
 }

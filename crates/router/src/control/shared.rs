@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) published: ArcSwap<Published>,
     /// The latest health state, for admin and metrics.
     pub(crate) view: ArcSwap<HealthView>,
+    /// The status page's short history (per-host series, recent events), fed by the health task.
+    pub(crate) history: crate::control::history::History,
     /// Vals the cascade guard restricts (suspects, quarantines), read on every request.
     pub(crate) vals: ArcSwap<ValSet>,
     /// Bumped on every new snapshot; in-flight requests watch it to be rescued on ejection.
@@ -53,8 +55,12 @@ pub(crate) struct Shared {
     pub(crate) worker_runtimes: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
     /// The access log's writer (`None`: its thread could not start, logged once).
     pub(crate) access_log: Option<Arc<crate::proxy::access_log::AccessLog>>,
+    /// Upgraded connections (WebSocket tunnels): count, cap, shutdown signal.
+    pub(crate) tunnels: crate::proxy::upgrade::Tunnels,
     /// Set once shutdown begins (new requests get 503, readiness fails).
     pub(crate) shutting_down: AtomicBool,
+    /// Set by `POST /admin/ready {"ready": false}`: `/readyz` fails with this reason.
+    pub(crate) unready: arc_swap::ArcSwapOption<String>,
     /// Serialises snapshot publication between reloads and the health task.
     publish: Mutex<()>,
 }
@@ -74,6 +80,7 @@ impl Shared {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let budget = RetryBudget::new(config.retry.budget_ratio, config.retry.budget_min);
+        let tunnels = crate::proxy::upgrade::Tunnels::new(config.limits.max_tunnels);
         let access_log = crate::proxy::access_log::AccessLog::start(&config.access_log)
             .inspect_err(|e| tracing::error!(error = %e, "the access log cannot start"))
             .ok()
@@ -91,10 +98,13 @@ impl Shared {
             events,
             control,
             keys,
+            history: crate::control::history::History::new(clock.now()),
             clock,
             worker_runtimes: std::sync::OnceLock::new(),
             access_log,
+            tunnels,
             shutting_down: AtomicBool::new(false),
+            unready: arc_swap::ArcSwapOption::empty(),
             publish: Mutex::new(()),
         }
     }
@@ -107,7 +117,7 @@ impl Shared {
     /// Sends a health event without waiting: through this thread's outbox on a proxy worker
     /// (`control::outbox`), at once elsewhere; a full queue drops it (and counts the drop).
     pub(crate) fn send_event(&self, event: HealthEvent) {
-        crate::control::outbox::post(self, event);
+        crate::control::outbox::post(event, &|e, n| self.send_now(e, n));
     }
 
     /// Sends `event`, which holds `n` events, to the health task now, or counts the `n` as

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::control::fleet::{Fleet, HostKey};
+use crate::control::history::{self, Counts, Event, HostSample, ValChange};
 use crate::control::messages::{Control, HealthEvent, OperatorReply, ValCommand};
 use crate::control::shared::Shared;
 use crate::control::vals::ValSet;
@@ -51,6 +52,8 @@ pub(crate) struct HealthTask {
     /// When the admin view was last refreshed (it is refreshed at most once per tick
     /// unless something changed, so a busy event stream does not rebuild it per batch).
     last_view: Option<Instant>,
+    /// When the status page's history next samples every host (once a second).
+    next_sample: Option<Instant>,
 }
 
 impl HealthTask {
@@ -61,6 +64,9 @@ impl HealthTask {
         health.set_hosts(fleet.hosts.iter().map(|h| h.key), shared.now());
         let mut guard = Guard::new(guard);
         guard.set_hosts(fleet.hosts.iter().map(|h| h.key));
+        let started = format!("started with {} hosts", fleet.hosts.len());
+        let event = Event::router(shared.history.started(), started);
+        shared.history.lock().event(event);
         HealthTask {
             health,
             config,
@@ -73,6 +79,7 @@ impl HealthTask {
             vals_view: Arc::default(),
             vals_view_at: None,
             last_view: None,
+            next_sample: None,
         }
     }
 
@@ -196,18 +203,9 @@ impl HealthTask {
                 let _ = reply.send(self.guard.state_of(val));
                 false
             }
-            Control::Config(config) => {
-                if config != self.config {
-                    warn!(
-                        "health settings changed on reload; they apply to new state only after a restart"
-                    );
-                }
-                false
-            }
-            Control::GuardConfig(config) => {
-                if &config != self.guard.config() {
-                    warn!("guard settings changed on reload; they apply only after a restart");
-                }
+            Control::Reloaded => {
+                let event = Event::router(self.now(), "config reloaded".to_owned());
+                self.shared.history.lock().event(event);
                 false
             }
             Control::FleetChanged => self.sync_fleet(),
@@ -226,8 +224,23 @@ impl HealthTask {
         if Arc::ptr_eq(&fleet, &self.fleet) {
             return false;
         }
-        self.fleet = fleet;
         let now = self.now();
+        let names = |a: &Fleet, b: &Fleet| {
+            let gone = a.hosts.iter().filter(|h| b.id_of(&h.name).is_none());
+            gone.map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")
+        };
+        let (added, removed) = (names(&fleet, &self.fleet), names(&self.fleet, &fleet));
+        if !added.is_empty() || !removed.is_empty() {
+            let mut text = "hosts changed:".to_owned();
+            for (what, list) in [("added", added), ("removed", removed)] {
+                if !list.is_empty() {
+                    text.push_str(&format!(" {what} {list};"));
+                }
+            }
+            text.pop();
+            self.shared.history.lock().event(Event::router(now, text));
+        }
+        self.fleet = fleet;
         self.health
             .set_hosts(self.fleet.hosts.iter().map(|h| h.key), now);
         self.guard.set_hosts(self.fleet.hosts.iter().map(|h| h.key));
@@ -264,6 +277,7 @@ impl HealthTask {
         };
         self.guard
             .handle_timeout(now, out, &mut self.val_transitions);
+        self.record_history(now);
         changed | self.expire()
     }
 
@@ -272,6 +286,34 @@ impl HealthTask {
         let now = self.now();
         self.health.handle_timeout(now, &mut self.transitions);
         self.transitions.len() > before
+    }
+
+    /// The status page's history, every tick: each host's pool figures (the published
+    /// view's), so a second's point keeps the fullest pool of that second; and once a
+    /// second a point for every host from the counters the request path keeps anyway
+    /// (relaxed loads).
+    fn record_history(&mut self, now: Instant) {
+        let view = self.shared.view.load();
+        let mut recorder = self.shared.history.lock();
+        for h in &self.fleet.hosts {
+            if let Some(pool) = view.host(h.key).and_then(|s| s.pool) {
+                recorder.note_pool(h.key, pool.into());
+            }
+        }
+        if self.next_sample.is_some_and(|t| now < t) {
+            return;
+        }
+        self.next_sample = Some(now + history::SAMPLE_EVERY);
+        let samples = self.fleet.hosts.iter().map(|h| {
+            let health = view.host(h.key);
+            HostSample {
+                key: h.key,
+                counts: Counts::read(&h.metrics),
+                pool: health.and_then(|s| s.pool).map(Into::into),
+                state: health.map_or(StateKind::Healthy, |s| s.state),
+            }
+        });
+        recorder.sample(now, samples);
     }
 
     /// Logs transitions, then publishes a new routing snapshot if any host's routing changed
@@ -303,16 +345,19 @@ impl HealthTask {
             self.vals_view_at = Some(now);
         }
         for t in self.transitions.drain(..) {
-            let name = self
-                .fleet
-                .id_of_key(t.host)
-                .map_or("?", |id| self.fleet.host(id).name.as_str());
+            let host = self.fleet.id_of_key(t.host).map(|id| self.fleet.host(id));
+            let name = host.map_or("?", |h| h.name.as_str());
             if t.to == StateKind::Ejected {
-                self.shared.metrics.record_ejection(t.reason.as_str());
+                if let Some(h) = host {
+                    h.metrics.record_ejection(t.reason);
+                }
                 warn!(host = name, from = %t.from, reason = %t.reason, "host ejected");
             } else {
                 info!(host = name, from = %t.from, to = %t.to, reason = %t.reason, "host state changed");
             }
+            let state = self.health.state(t.host);
+            let event = history::host_event(&t, name, state, self.config.probation_steps);
+            self.shared.history.lock().event(event);
         }
         let fresh = self
             .last_view
@@ -372,6 +417,17 @@ impl HealthTask {
                 .evidence
                 .and_then(|e| self.fleet.id_of_key(e.host))
                 .map_or("", |id| self.fleet.host(id).name.as_str());
+            let change = ValChange {
+                from: t.from,
+                to: t.to,
+                reason: t.reason,
+                host: (!host.is_empty()).then_some(host),
+                until: t.until,
+            };
+            self.shared
+                .history
+                .lock()
+                .event(Event::val(now, key, change));
             let lasts = t.until.map(|u| {
                 humantime::format_duration(secs(u.saturating_duration_since(now))).to_string()
             });
@@ -570,5 +626,50 @@ mod tests {
             "within a tick or two of it: {took:?}"
         );
         assert_eq!(shared.metrics.ejections("hung_requests"), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_history_samples_every_second_and_records_transitions() {
+        let (shared, task, events, control) = setup(2);
+        tokio::spawn(task.run(events, control));
+        let (reply, rx) = oneshot::channel();
+        shared
+            .control
+            .send(Control::Operator {
+                host: "h1".into(),
+                command: OperatorCommand::Drain,
+                reply,
+            })
+            .expect("send");
+        rx.await.expect("reply");
+        let fleet = shared.fleet();
+        fleet.hosts[0]
+            .metrics
+            .record(http::StatusCode::OK, Duration::from_millis(3));
+        // Simulated time: 3.5 s pass at once. The first sample is the baseline, then one a
+        // second.
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        let history = shared.history.lock();
+        for h in &fleet.hosts {
+            assert_eq!(history.points(h.key).count(), 3, "{}", h.name);
+        }
+        let h0: Vec<_> = history.points(fleet.hosts[0].key).collect();
+        assert!(
+            h0.iter().map(|p| p.rps).sum::<f32>() > 0.0,
+            "the response counted"
+        );
+        let h1 = history.points(fleet.hosts[1].key).last().expect("a point");
+        assert_eq!(h1.state, StateKind::Draining);
+        let texts: Vec<(&str, &str)> = history
+            .events()
+            .map(|e| (e.subject.as_str(), e.text.as_str()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                ("h1", "draining (an operator's command): no new requests"),
+                ("", "started with 2 hosts"),
+            ]
+        );
     }
 }

@@ -12,6 +12,8 @@ use http::StatusCode;
 
 use crate::conn::cap::ConnStats;
 
+pub(crate) mod process;
+
 /// Upper bounds of the latency histogram buckets, in seconds.
 pub(crate) const BUCKETS: [f64; 13] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -48,6 +50,9 @@ pub(crate) const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 pub(crate) struct HostMetrics {
     pub(crate) requests: [AtomicU64; 5],
     pub(crate) latency: Histogram,
+    /// Ejections, by reason (`health::Reason::EJECTIONS` order): every series exists at 0
+    /// from the start, so `increase()` sees the first ejection.
+    pub(crate) ejections: [AtomicU64; health::Reason::EJECTIONS.len()],
 }
 
 impl HostMetrics {
@@ -56,6 +61,15 @@ impl HostMetrics {
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         self.requests[class].fetch_add(1, Ordering::Relaxed);
         self.latency.observe(latency);
+    }
+
+    /// Counts one ejection of this host for `reason`.
+    pub(crate) fn record_ejection(&self, reason: health::Reason) {
+        let i = health::Reason::EJECTIONS.iter().position(|r| *r == reason);
+        debug_assert!(i.is_some(), "{reason} is not an ejection reason");
+        if let Some(i) = i {
+            self.ejections[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -123,7 +137,6 @@ pub(crate) struct Metrics {
     pub(crate) guard: GuardCounters,
     /// Client connections: open, refused at the cap, the cap.
     pub(crate) connections: Arc<ConnStats>,
-    pub(crate) ejections: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -133,16 +146,19 @@ impl Metrics {
         Arc::clone(hosts.entry(name.to_owned()).or_default())
     }
 
-    /// Counts one ejection for `reason` (called by the health task).
-    pub(crate) fn record_ejection(&self, reason: &str) {
-        let mut map = self.ejections.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry(reason.to_owned()).or_default() += 1;
-    }
-
-    /// Ejections so far for `reason`.
+    /// Ejections so far for `reason`, over every host.
     #[cfg(test)]
     pub(crate) fn ejections(&self, reason: &str) -> u64 {
-        let map = self.ejections.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(reason).copied().unwrap_or(0)
+        let Some(i) = health::Reason::EJECTIONS
+            .iter()
+            .position(|r| r.as_str() == reason)
+        else {
+            return 0;
+        };
+        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts
+            .values()
+            .map(|h| h.ejections[i].load(Ordering::Relaxed))
+            .sum()
     }
 }

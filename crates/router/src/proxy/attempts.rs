@@ -6,8 +6,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use http::Response;
+use http::header::{self, HeaderValue};
 use http::request::Parts;
+use http::{Response, StatusCode};
+use hyper::upgrade::OnUpgrade;
 use ringward_embed::HostLoads;
 use router_core::{HostId, InFlight, KeyHash, SkipReason};
 use tokio::time::Instant;
@@ -22,6 +24,7 @@ use crate::proxy::body::ProxyBody;
 use crate::proxy::client::classify;
 use crate::proxy::exchange::{Exchange, Watch, build_request, exchange};
 use crate::proxy::headers::Forwarding;
+use crate::proxy::upgrade::{self, TunnelSlot};
 use crate::proxy::upload::Upload;
 
 /// Most hosts one request may try (connect failures, a reset retry, rescues).
@@ -40,6 +43,14 @@ pub(super) struct Routed<'a> {
     pub(super) worker: usize,
 }
 
+/// An upgrade request's side of its tunnel-to-be: the protocol asked for, the client's
+/// connection once upgraded, and its place under `limits.max_tunnels`.
+pub(super) struct Upgrade {
+    pub(super) protocol: HeaderValue,
+    pub(super) client: OnUpgrade,
+    pub(super) slot: TunnelSlot,
+}
+
 /// How a failed attempt goes on.
 enum Next {
     /// To the next preference (the error answers if none takes it).
@@ -54,6 +65,7 @@ pub(super) async fn forward(
     req: &Routed<'_>,
     mut upload: Upload,
     global: GlobalPermit,
+    upgrade: Option<Upgrade>,
 ) -> Response<ProxyBody> {
     let shared = answer.shared;
     let config = answer.config;
@@ -94,13 +106,16 @@ pub(super) async fn forward(
             // The streamed body went to an earlier attempt.
             break;
         };
-        let upstream = build_request(
+        let mut upstream = build_request(
             req.parts,
             &host.authority,
             req.forwarding,
             &answer.trail.request_id,
             upstream_body,
         );
+        if let Some(u) = &upgrade {
+            upgrade::restore(upstream.headers_mut(), u.protocol.clone());
+        }
         answer.trail.attempts = answer.trail.attempts.saturating_add(1);
         let attempt_started = Instant::now();
         let header_deadline =
@@ -119,14 +134,30 @@ pub(super) async fn forward(
             outcome,
         };
         match exchange(shared, send, header_deadline, watch).await {
-            Exchange::Response(resp) => {
+            Exchange::Response(mut resp) => {
                 let latency = attempt_started.elapsed();
                 shared.send_event(outcome(if resp.status().is_server_error() {
                     health::Outcome::ServerError { latency }
                 } else {
                     health::Outcome::Success { latency }
                 }));
-                return answer.respond(resp, &published, id, (permit, global), req.deadline);
+                // The host switched protocols: splice the two connections; the request's
+                // permits end with this 101, the tunnel is counted on its own.
+                let tunnel = match upgrade {
+                    Some(u) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                        let protocol = resp.headers().get(header::UPGRADE).cloned();
+                        let host_side = hyper::upgrade::on(&mut resp);
+                        let idle = config.upstream.tunnel_idle_timeout;
+                        shared.tunnels.splice(u.slot, u.client, host_side, idle);
+                        Some(protocol.unwrap_or(u.protocol))
+                    }
+                    _ => None,
+                };
+                let mut resp = answer.respond(resp, &published, id, (permit, global), req.deadline);
+                if let Some(protocol) = tunnel {
+                    upgrade::restore(resp.headers_mut(), protocol);
+                }
+                return resp;
             }
             Exchange::Failed(err) => {
                 if let Some(error) = crate::proxy::framing::client_fault(&err) {

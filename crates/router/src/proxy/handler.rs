@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use http::{Request, Response};
 use http_body::Body as _;
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 use router_core::KeyHash;
 use tokio::time::Instant;
 
@@ -19,12 +20,13 @@ use crate::control::vals::Verdict;
 use crate::error::ProxyError;
 use crate::proxy::access_log::Arrival;
 use crate::proxy::answer::{Answer, Trail, no_key, quarantined, unrouted};
-use crate::proxy::attempts::{Routed, forward};
+use crate::proxy::attempts::{Routed, Upgrade, forward};
 use crate::proxy::body::ProxyBody;
 use crate::proxy::headers::ForwardingCache;
 use crate::proxy::key::extract_key_from;
 use crate::proxy::request_id;
 use crate::proxy::retry::is_idempotent;
+use crate::proxy::upgrade;
 use crate::proxy::upload::Upload;
 
 /// Handles one client request from the connection `conn` (its client address and forwarding
@@ -50,7 +52,7 @@ pub(crate) async fn handle(
     // Read before the request is split (the key then borrows from its parts).
     let too_large = crate::proxy::body_limit::declared_over(&req, limit);
     // Split first: the key borrows from the request's head for the whole exchange.
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let Some(key) = extract_key_from(&config.route.key, &parts.uri, &parts.headers) else {
         return no_key(&shared, &config, started, &mut trail);
     };
@@ -92,6 +94,23 @@ pub(crate) async fn handle(
         Ok(upload) => upload,
         Err(error) => return answer.fail(error, None),
     };
+    // An upgrade (WebSocket) request: the client's side of the tunnel, and a tunnel slot.
+    let upgrade = match upgrade::requested(&parts) {
+        None => None,
+        Some(protocol) => {
+            let Some(slot) = shared.tunnels.try_reserve() else {
+                return answer.fail(ProxyError::AtCapacity, None);
+            };
+            parts
+                .extensions
+                .remove::<OnUpgrade>()
+                .map(|client| Upgrade {
+                    protocol,
+                    client,
+                    slot,
+                })
+        }
+    };
     let routed = Routed {
         parts: &parts,
         hash,
@@ -101,7 +120,7 @@ pub(crate) async fn handle(
         pinned,
         worker,
     };
-    forward(&mut answer, &routed, upload, global).await
+    forward(&mut answer, &routed, upload, global, upgrade).await
 }
 
 /// What the access log needs of a request as it arrives, when the access log is on.

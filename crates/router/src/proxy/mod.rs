@@ -15,6 +15,7 @@ pub(crate) mod headers;
 pub(crate) mod key;
 pub(crate) mod request_id;
 pub(crate) mod retry;
+pub(crate) mod upgrade;
 mod upload;
 
 pub(crate) use handler::handle;
