@@ -44,7 +44,9 @@ async fn the_router_adds_a_small_fixed_number_of_allocations_per_request() {
     // Probes allocate on their own schedule: keep them out of a count that a slow machine
     // (fewer requests per second) would otherwise inflate.
     config.health.active.interval = Duration::from_secs(3600);
-    // The access log on, as by default, into a sink: its formatting and hand-over count.
+    // The access log on (it is off by default), into a sink: its formatting and hand-over
+    // count.
+    config.access_log.enabled = true;
     config.access_log.path = ringward::config::AccessLogPath::File("/dev/null".into());
     let router = Router::start(config).await.expect("router");
 

@@ -58,9 +58,10 @@ pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
 /// `reload.poll_interval`
 pub const RELOAD_POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// `access_log.enabled`: on, as nginx and HAProxy log by default (its cost is in
-/// docs/benchmarks.md).
-pub const ACCESS_LOG_ENABLED: bool = true;
+/// `access_log.enabled`: off. Measured in the peer benchmark, a line per request costs 5-9%
+/// of throughput on a 2-core machine, over the 3% Ringward allows a default to cost
+/// (docs/benchmarks.md, "The access log's cost"); one line of config turns it on.
+pub const ACCESS_LOG_ENABLED: bool = false;
 /// `upstream.tunnel_idle_timeout` (HAProxy's `timeout tunnel` is commonly an hour, nginx's
 /// `proxy_read_timeout` 60 s: ten minutes keeps a quiet WebSocket without a keep-alive ping
 /// open, and still frees the abandoned ones)

@@ -451,7 +451,7 @@ watch = false
 poll_interval = "5s"
 
 [access_log]
-enabled = false
+enabled = true
 path = "/var/log/ringward/access.log"
 format = "text"
 "#;

@@ -157,7 +157,8 @@ pub(crate) fn flush(log: &AccessLog) {
     let lines = LINES.with(|l| {
         l.borrow_mut()
             .as_mut()
-            .map(|local| std::mem::take(&mut local.buf))
+            // The next batch's buffer at its full size at once: no regrowth, no copies.
+            .map(|local| std::mem::replace(&mut local.buf, Vec::with_capacity(BUFFER_BYTES + 1024)))
     });
     if let Some(lines) = lines.filter(|b| !b.is_empty()) {
         log.send(lines);
@@ -222,14 +223,14 @@ impl Entry {
 /// Appends `entry`'s line to `out` (formatted in place: no allocation of its own).
 fn format_line(e: &Entry, out: &mut Vec<u8>) {
     let a = &e.arrival;
-    let duration_ms = a.started.elapsed().as_secs_f64() * 1000.0;
+    let duration = Micros(u64::try_from(a.started.elapsed().as_micros()).unwrap_or(u64::MAX));
     let key = e.key.as_deref();
     let host = e.host.as_ref().and_then(|h| h.to_str().ok());
     let id = e.request_id.to_str().unwrap_or("-");
     // Writes into a Vec cannot fail.
     let _ = match a.format {
-        AccessLogFormat::Json => json_line(e, a, key, host, id, duration_ms, out),
-        AccessLogFormat::Text => text_line(e, a, key, host, id, duration_ms, out),
+        AccessLogFormat::Json => json_line(e, a, key, host, id, duration, out),
+        AccessLogFormat::Text => text_line(e, a, key, host, id, duration, out),
     };
     out.push(b'\n');
 }
@@ -240,7 +241,7 @@ fn json_line(
     key: Option<&str>,
     host: Option<&str>,
     id: &str,
-    duration_ms: f64,
+    duration: Micros,
     out: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     out.extend_from_slice(b"{\"time\":\"");
@@ -255,8 +256,8 @@ fn json_line(
     json_opt(host, out);
     write!(
         out,
-        ",\"status\":{},\"attempts\":{},\"retries\":{},\"rescues\":{},\"duration_ms\":{:.3},\"bytes_in\":",
-        e.status, e.attempts, e.retries, e.rescues, duration_ms
+        ",\"status\":{},\"attempts\":{},\"retries\":{},\"rescues\":{},\"duration_ms\":{},\"bytes_in\":",
+        e.status, e.attempts, e.retries, e.rescues, duration
     )?;
     match a.bytes_in {
         Some(n) => write!(out, "{n}")?,
@@ -273,7 +274,7 @@ fn text_line(
     key: Option<&str>,
     host: Option<&str>,
     id: &str,
-    duration_ms: f64,
+    duration: Micros,
     out: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     out.extend_from_slice(b"time=");
@@ -286,8 +287,8 @@ fn text_line(
     logfmt_str(host.unwrap_or("-"), out);
     write!(
         out,
-        " status={} attempts={} retries={} rescues={} duration_ms={:.3} bytes_in=",
-        e.status, e.attempts, e.retries, e.rescues, duration_ms
+        " status={} attempts={} retries={} rescues={} duration_ms={} bytes_in=",
+        e.status, e.attempts, e.retries, e.rescues, duration
     )?;
     match a.bytes_in {
         Some(n) => write!(out, "{n}")?,
@@ -310,6 +311,14 @@ fn json_opt(v: Option<&str>, out: &mut Vec<u8>) {
 /// `v` as a JSON string: quotes, backslashes and control characters escaped.
 fn json_str(v: &str, out: &mut Vec<u8>) {
     out.push(b'"');
+    // The usual path, key or ID is printable ASCII with nothing to escape: copied whole.
+    if v.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
+        return;
+    }
     for c in v.chars() {
         match c {
             '"' => out.extend_from_slice(b"\\\""),
@@ -340,20 +349,43 @@ fn logfmt_str(v: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// A duration in microseconds, shown as milliseconds with three decimals (integer
+/// arithmetic: cheaper than formatting a float).
+#[derive(Clone, Copy)]
+struct Micros(u64);
+
+impl std::fmt::Display for Micros {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
+    }
+}
+
+thread_local! {
+    /// The last second formatted on this thread and its text (`2026-12-07T20:31:02`): a
+    /// busy router formats the same second thousands of times.
+    static SECOND: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((u64::MAX, [0; 19])) };
+}
+
 /// `t` as RFC 3339 UTC with milliseconds: `2026-12-07T20:31:02.123Z`.
 fn rfc3339(t: SystemTime, out: &mut Vec<u8>) -> std::io::Result<()> {
     let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+    let (cached, mut text) = SECOND.get();
+    if cached != secs {
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (y, m, d) = civil_from_days(days as i64);
+        let mut w = &mut text[..];
+        write!(
+            w,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )?;
+        SECOND.set((secs, text));
+    }
+    out.extend_from_slice(&text);
+    write!(out, ".{:03}Z", since.subsec_millis())
 }
 
 /// The proleptic Gregorian date of the day `days` after 1970-01-01 (H. Hinnant's algorithm).
@@ -452,6 +484,22 @@ mod tests {
             line.ends_with(" bytes_in=0 bytes_out=100 request_id=abc complete=true\n"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn each_second_is_formatted_anew_and_milliseconds_always() {
+        for (ms, want) in [
+            (1_796_675_462_123, "2026-12-07T20:31:02.123Z"),
+            (1_796_675_462_999, "2026-12-07T20:31:02.999Z"),
+            (1_796_675_463_004, "2026-12-07T20:31:03.004Z"),
+            (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+        ] {
+            let mut out = Vec::new();
+            rfc3339(UNIX_EPOCH + Duration::from_millis(ms), &mut out).expect("formatted");
+            assert_eq!(String::from_utf8(out).expect("utf-8"), want);
+        }
+        assert_eq!(Micros(1_234_567).to_string(), "1234.567");
+        assert_eq!(Micros(42).to_string(), "0.042");
     }
 
     #[test]
