@@ -6,7 +6,7 @@ use http::{Request, Response, StatusCode};
 use serde_json::json;
 use tracing::warn;
 
-use crate::admin::routes::{authorized, json_response, read_body, unauthorized};
+use crate::admin::routes::{authorized_body, json_response};
 use crate::control::shared::Shared;
 use crate::logging::{self, FilterError};
 use crate::proxy::body::{BoxError, ProxyBody};
@@ -34,10 +34,7 @@ where
     B: http_body::Body<Data = bytes::Bytes>,
     B::Error: Into<BoxError>,
 {
-    if !authorized(shared, &req) {
-        return unauthorized();
-    }
-    let body = match read_body(req.into_body()).await {
+    let body = match authorized_body(shared, req).await {
         Ok(body) => body,
         Err(resp) => return resp,
     };

@@ -9,9 +9,7 @@ use http::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::admin::routes::{
-    any_eligible, authorized, json_response, read_body, text, unauthorized,
-};
+use crate::admin::routes::{any_eligible, authorized_body, json_response, text};
 use crate::control::shared::Shared;
 use crate::proxy::body::{BoxError, ProxyBody};
 
@@ -46,10 +44,7 @@ where
     B: http_body::Body<Data = bytes::Bytes>,
     B::Error: Into<BoxError>,
 {
-    if !authorized(shared, &req) {
-        return unauthorized();
-    }
-    let body = match read_body(req.into_body()).await {
+    let body = match authorized_body(shared, req).await {
         Ok(body) => body,
         Err(resp) => return resp,
     };

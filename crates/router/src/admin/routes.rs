@@ -474,6 +474,21 @@ fn config_toml(shared: &Shared) -> Response<ProxyBody> {
     resp
 }
 
+/// The body of an operator's `POST`: 401 without the right token, else [`read_body`].
+pub(crate) async fn authorized_body<B>(
+    shared: &Shared,
+    req: Request<B>,
+) -> Result<Bytes, Response<ProxyBody>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    if !authorized(shared, &req) {
+        return Err(unauthorized());
+    }
+    read_body(req.into_body()).await
+}
+
 /// The body of an admin POST, read whole: 413 beyond [`MAX_BODY`], 408 when it takes longer
 /// than 5 s, 400 when the connection breaks.
 pub(crate) async fn read_body<B>(body: B) -> Result<Bytes, Response<ProxyBody>>
