@@ -263,8 +263,17 @@ async fn row13_the_connection_cap_holds_under_a_slowloris_flood_and_excess_is_re
 
     // The header-read timeout frees the slots; a normal client is then served.
     ringward_tests::eventually_async(Duration::from_secs(5), "a normal client served", || async {
-        // Refused (an error) while the slots are still taken.
-        matches!(client::get(addr, "/v/normal/run").await, Ok(r) if r.status == 200)
+        // Refused (an error) while the slots are still taken. Each try is bounded by 1 s:
+        // now and then one connection made just before the slots free goes unanswered
+        // (noted in the 2026-12-07 closing note, not yet understood), and one stuck try
+        // must not use up the whole wait.
+        let req = client::request(http::Method::GET, "/v/normal/run")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .expect("request");
+        matches!(
+            client::send_timeout(addr, req, Duration::from_secs(1)).await,
+            Ok(r) if r.status == 200
+        )
     })
     .await;
     let served_at = t0.elapsed();
