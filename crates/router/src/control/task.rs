@@ -504,6 +504,20 @@ mod tests {
 
     use super::*;
 
+    /// Sends an operator command to the running task and waits for its reply.
+    async fn operator(shared: &Shared, host: &str, command: OperatorCommand) -> OperatorReply {
+        let (reply, rx) = oneshot::channel();
+        shared
+            .control
+            .send(Control::Operator {
+                host: host.into(),
+                command,
+                reply,
+            })
+            .expect("send");
+        rx.await.expect("reply")
+    }
+
     /// Shared state over `n` hosts (no sockets: the client connects lazily), plus the task.
     fn setup(
         n: usize,
@@ -571,34 +585,15 @@ mod tests {
     async fn operator_commands_are_published_before_the_reply() {
         let (shared, task, events, control) = setup(2);
         tokio::spawn(task.run(events, control));
-        let (reply, rx) = oneshot::channel();
-        shared
-            .control
-            .send(Control::Operator {
-                host: "h1".into(),
-                command: OperatorCommand::Drain,
-                reply,
-            })
-            .expect("send");
-        assert_eq!(
-            rx.await.expect("reply"),
-            OperatorReply::Done(StateKind::Draining)
-        );
+        let reply = operator(&shared, "h1", OperatorCommand::Drain).await;
+        assert_eq!(reply, OperatorReply::Done(StateKind::Draining));
         assert_eq!(
             admission_of(&shared, "h1"),
             Admission::Closed(SkipReason::Draining)
         );
 
-        let (reply, rx) = oneshot::channel();
-        shared
-            .control
-            .send(Control::Operator {
-                host: "nope".into(),
-                command: OperatorCommand::Eject,
-                reply,
-            })
-            .expect("send");
-        assert_eq!(rx.await.expect("reply"), OperatorReply::UnknownHost);
+        let reply = operator(&shared, "nope", OperatorCommand::Eject).await;
+        assert_eq!(reply, OperatorReply::UnknownHost);
     }
 
     #[tokio::test(start_paused = true)]
@@ -632,16 +627,7 @@ mod tests {
     async fn the_history_samples_every_second_and_records_transitions() {
         let (shared, task, events, control) = setup(2);
         tokio::spawn(task.run(events, control));
-        let (reply, rx) = oneshot::channel();
-        shared
-            .control
-            .send(Control::Operator {
-                host: "h1".into(),
-                command: OperatorCommand::Drain,
-                reply,
-            })
-            .expect("send");
-        rx.await.expect("reply");
+        operator(&shared, "h1", OperatorCommand::Drain).await;
         let fleet = shared.fleet();
         fleet.hosts[0]
             .metrics

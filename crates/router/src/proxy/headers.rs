@@ -35,7 +35,7 @@ pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 /// True when a `Connection` header of `headers` lists `name` (hop-by-hop for this message).
-fn listed_in_connection(headers: &HeaderMap, name: &str) -> bool {
+pub(crate) fn listed_in_connection(headers: &HeaderMap, name: &str) -> bool {
     headers
         .get_all(header::CONNECTION)
         .iter()

@@ -24,19 +24,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
+use crate::proxy::headers::listed_in_connection;
+
 /// The `Upgrade` value of an HTTP/1.1 upgrade request (`Connection` lists `upgrade`), if
 /// `parts` is one. A CONNECT or an HTTP/2 request never is.
 pub(crate) fn requested(parts: &Parts) -> Option<HeaderValue> {
     if parts.version != Version::HTTP_11 || parts.method == Method::CONNECT {
         return None;
     }
-    let listed = parts
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    let listed = listed_in_connection(&parts.headers, "upgrade");
     let upgrade = parts.headers.get(header::UPGRADE)?;
     (listed && !upgrade.is_empty()).then(|| upgrade.clone())
 }
