@@ -293,7 +293,25 @@ async fn admin_config_is_the_effective_config_without_the_token() {
     let mut config = config_for(&fleet);
     config.upstream.connect_timeout = Duration::from_millis(750);
     let router = start(config).await;
-    let reply = send(&router, Method::GET, "/admin/config", &[]).await;
+    // JSON by default: the same table as the TOML below.
+    let json = send(&router, Method::GET, "/admin/config", &[]).await;
+    assert_eq!(json.status, 200);
+    assert!(
+        json.header("content-type")
+            .unwrap_or("")
+            .starts_with("application/json")
+    );
+    let doc = json.json();
+    assert!(
+        !json.text().contains(TOKEN),
+        "the token leaked:\n{}",
+        json.text()
+    );
+    assert_eq!(doc["admin"]["token"], ringward::config::REDACTED_TOKEN);
+    assert_eq!(doc["upstream"]["connect_timeout"], "750ms");
+    assert_eq!(doc["hosts"].as_array().map(Vec::len), Some(2));
+
+    let reply = send(&router, Method::GET, "/admin/config?format=toml", &[]).await;
     assert_eq!(reply.status, 200);
     assert!(
         reply

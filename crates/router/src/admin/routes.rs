@@ -69,7 +69,7 @@ where
         (Method::GET, "/admin/log-level") => log_level::get(),
         (Method::POST, "/admin/log-level") => log_level::set(&shared, req).await,
         (_, "/admin/log-level") => method_not_allowed("GET, HEAD, POST"),
-        (Method::GET, "/admin/config") => config_toml(&shared),
+        (Method::GET, "/admin/config") => config_dump(&shared, req.uri().query()),
         (_, "/admin/config") => method_not_allowed("GET, HEAD"),
         (Method::GET, "/admin/hosts") => json_response(StatusCode::OK, &hosts_json(&shared)),
         (Method::GET, "/admin/route") => route(&shared, req.uri().query()),
@@ -465,13 +465,33 @@ fn metrics(shared: &Shared, accept: Option<&HeaderValue>) -> Response<ProxyBody>
 }
 
 /// `GET /admin/config`: the effective config as TOML, the admin token redacted.
-fn config_toml(shared: &Shared) -> Response<ProxyBody> {
-    let mut resp = text(StatusCode::OK, shared.config.load().to_toml_redacted());
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/toml; charset=utf-8"),
-    );
-    resp
+/// `GET /admin/config`: the effective config, token redacted, as JSON (docs/contracts.md),
+/// or as the TOML file `check --print` writes with `?format=toml`. The JSON is that TOML's
+/// table, so both always say the same.
+fn config_dump(shared: &Shared, query: Option<&str>) -> Response<ProxyBody> {
+    let dump = shared.config.load().to_toml_redacted();
+    if query.is_some_and(|q| q.split('&').any(|p| p == "format=toml")) {
+        let mut resp = text(StatusCode::OK, dump);
+        resp.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/toml; charset=utf-8"),
+        );
+        return resp;
+    }
+    match dump.parse::<toml::Table>() {
+        Ok(table) => match serde_json::to_value(table) {
+            Ok(value) => json_response(StatusCode::OK, &value),
+            Err(e) => json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"error": format!("the config dump is not JSON: {e}")}),
+            ),
+        },
+        // The dump is tested to parse back; should it not, say so rather than guess.
+        Err(e) => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error": format!("the config dump does not parse: {e}")}),
+        ),
+    }
 }
 
 /// The body of an operator's `POST`: 401 without the right token, else [`read_body`].

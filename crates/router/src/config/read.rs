@@ -193,15 +193,17 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
 fn read_access_log(root: &mut Section<'_>, errors: &mut Errors) -> AccessLogConfig {
     let mut s = root.table("access_log", errors);
     let defaults = AccessLogConfig::default();
-    let enabled = s.boolean("enabled", defaults.enabled, errors);
+    // Off without an [access_log] section; writing the section turns it on (as configuring
+    // nginx's access_log does), unless it says `enabled = false`.
+    let enabled = s.boolean("enabled", s.is_present() || defaults.enabled, errors);
     let path = match s.string("path", errors) {
         None => defaults.path,
-        Some("-") => AccessLogPath::Stdout,
-        Some("stderr") => AccessLogPath::Stderr,
+        Some("-" | "stderr") => AccessLogPath::Stderr,
+        Some("stdout") => AccessLogPath::Stdout,
         Some("") => {
             errors.push(
                 s.path_of("path"),
-                "must be \"-\" (standard output), \"stderr\" or a file path",
+                "must be \"-\" (standard error), \"stdout\" or a file path",
             );
             defaults.path
         }

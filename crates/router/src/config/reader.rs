@@ -49,6 +49,11 @@ pub(crate) struct Section<'t> {
 }
 
 impl<'t> Section<'t> {
+    /// True when the file has this table (even an empty one).
+    pub(crate) fn is_present(&self) -> bool {
+        self.table.is_some()
+    }
+
     /// A section over `table` (None when the file has no such table: every key takes its default).
     pub(crate) fn new(table: Option<&'t Table>, path: impl Into<String>) -> Self {
         Section {

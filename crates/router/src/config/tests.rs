@@ -392,3 +392,30 @@ fn max_header_bytes_defaults_to_64_kib_and_is_bounded() {
         );
     }
 }
+
+#[test]
+fn the_access_log_is_on_once_its_section_is_written() {
+    let hosts = "[[hosts]]\nname = \"a\"\naddr = \"127.0.0.1:9001\"\n";
+    let of = |extra: &str| {
+        Config::from_toml_str(&format!("{extra}\n{hosts}"))
+            .expect("valid")
+            .access_log
+    };
+    let none = of("");
+    assert!(!none.enabled, "off without the section");
+    assert_eq!(none.path, AccessLogPath::Stderr);
+    let written = of("[access_log]\npath = \"/var/log/ringward/access.log\"");
+    assert!(written.enabled, "the section turns it on");
+    assert_eq!(
+        written.path,
+        AccessLogPath::File("/var/log/ringward/access.log".into())
+    );
+    assert!(!of("[access_log]\nenabled = false").enabled);
+    assert_eq!(of("[access_log]\npath = \"-\"").path, AccessLogPath::Stderr);
+    assert_eq!(
+        of("[access_log]\npath = \"stdout\"").path,
+        AccessLogPath::Stdout
+    );
+    let errors = errors_of(&format!("[access_log]\nformat = \"xml\"\n{hosts}"));
+    assert!(has(&errors, "access_log.format: "), "{errors:?}");
+}

@@ -48,13 +48,13 @@ pub struct AccessLogConfig {
     pub format: AccessLogFormat,
 }
 
-/// Where the access log goes: `"-"` (standard output), `"stderr"`, or a file (appended to,
-/// reopened on reload so log rotation works).
+/// Where the access log goes: `"-"` (standard error, with the diagnostic log), `"stdout"`,
+/// or a file (appended to, reopened on reload so log rotation works).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessLogPath {
-    /// Standard output (the diagnostic log is on standard error).
+    /// Standard output, apart from the diagnostic log.
     Stdout,
-    /// Standard error, with the diagnostic log.
+    /// Standard error, with the diagnostic log (`"-"`).
     Stderr,
     /// A file.
     File(std::path::PathBuf),
@@ -63,8 +63,8 @@ pub enum AccessLogPath {
 impl std::fmt::Display for AccessLogPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AccessLogPath::Stdout => f.write_str("-"),
-            AccessLogPath::Stderr => f.write_str("stderr"),
+            AccessLogPath::Stdout => f.write_str("stdout"),
+            AccessLogPath::Stderr => f.write_str("-"),
             AccessLogPath::File(p) => write!(f, "{}", p.display()),
         }
     }
@@ -92,7 +92,7 @@ impl Default for AccessLogConfig {
     fn default() -> Self {
         AccessLogConfig {
             enabled: defaults::ACCESS_LOG_ENABLED,
-            path: AccessLogPath::Stdout,
+            path: AccessLogPath::Stderr,
             format: AccessLogFormat::Json,
         }
     }
