@@ -25,9 +25,11 @@ PACKAGES = -p ringward-core -p ringward-health -p ringward-simhost -p ringward-e
 # source cache, by name and version; an unpack left by an earlier run of the same version
 # would be built instead of the new tarball, so ours are cleared first (never a crates.io
 # crate: none of ours is published).
+# (`ringward-*` alone would miss the router crate, named plain `ringward`.)
 CARGO_HOME ?= $(HOME)/.cargo
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 package:
-	rm -rf $(CARGO_HOME)/registry/src/*/ringward-*-0.1.0
+	rm -rf $(CARGO_HOME)/registry/src/*/ringward-$(VERSION) $(CARGO_HOME)/registry/src/*/ringward-*-$(VERSION)
 	$(CARGO) package $(PACKAGES) --allow-dirty
 
 test:
