@@ -52,6 +52,7 @@ pub mod logging;
 mod metrics;
 mod proxy;
 mod router;
+mod tls;
 
 pub use clock::{Clock, TokioClock};
 pub use config::{Config, ConfigError, ConfigErrors};

@@ -28,13 +28,14 @@ use crate::error::StartError;
 use crate::metrics::Metrics;
 use crate::proxy::access_log;
 use crate::proxy::client::UpstreamClients;
-use crate::proxy::headers::ForwardingCache;
+use crate::proxy::headers::{ForwardingCache, Scheme};
 use crate::{admin, proxy};
 
 /// A running router.
 pub struct Router {
     shared: Arc<Shared>,
     listen_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     admin_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     /// The admin listener stops only after the proxy has drained, so
@@ -50,6 +51,7 @@ impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Router")
             .field("listen_addr", &self.listen_addr)
+            .field("tls_addr", &self.tls_addr)
             .field("admin_addr", &self.admin_addr)
             .finish_non_exhaustive()
     }
@@ -120,8 +122,32 @@ impl Router {
             source,
         };
         let listeners = workers::bind(config.listen.addr, worker_count).map_err(bind_error)?;
-        let admin_listener = bind("admin", config.admin.addr).await?;
         let listen_addr = listeners[0].local_addr().map_err(bind_error)?;
+        // Each worker accepts on its own TLS socket too, beside its plaintext one.
+        let (tls_listeners, tls_addr) = match &config.listen.tls {
+            Some(tls) => {
+                let tls_error = |source| StartError::Bind {
+                    what: "listen.tls",
+                    addr: tls.addr,
+                    source,
+                };
+                let bound = workers::bind(tls.addr, worker_count).map_err(tls_error)?;
+                let addr = bound[0].local_addr().map_err(tls_error)?;
+                (bound.into_iter().map(Some).collect(), Some(addr))
+            }
+            None => (
+                std::iter::repeat_with(|| None)
+                    .take(listeners.len())
+                    .collect::<Vec<_>>(),
+                None,
+            ),
+        };
+        let sockets: Vec<Vec<std::net::TcpListener>> = listeners
+            .into_iter()
+            .zip(tls_listeners)
+            .map(|(plain, tls)| std::iter::once(plain).chain(tls).collect())
+            .collect();
+        let admin_listener = bind("admin", config.admin.addr).await?;
         let admin_addr = admin_listener
             .local_addr()
             .map_err(|source| StartError::Bind {
@@ -175,14 +201,25 @@ impl Router {
             first_byte: listen_cfg.header_read_timeout,
             what: "listen",
             cap: Some(conn_cap),
+            tls: None,
         };
-        let proxy_workers =
-            Workers::spawn(listeners, move |worker, listener| {
-                let shared = Arc::clone(&proxy_shared);
-                let make_service = move |remote| {
+        let tls_options = shared
+            .tls
+            .clone()
+            .zip(listen_cfg.tls.as_ref())
+            .map(|(acceptor, tls)| server::ServeOptions {
+                what: "listen.tls",
+                tls: Some((acceptor, tls.handshake_timeout)),
+                ..proxy_options.clone()
+            });
+        let proxy_workers = Workers::spawn(sockets, move |worker, listeners| {
+            let shared = Arc::clone(&proxy_shared);
+            let make_service = move |scheme| {
+                let shared = Arc::clone(&shared);
+                move |remote| {
                     let shared = Arc::clone(&shared);
                     // Per connection: its requests reuse the forwarding header values.
-                    let conn = Arc::new(ForwardingCache::new(remote));
+                    let conn = Arc::new(ForwardingCache::new(remote, scheme));
                     service_fn(move |req| {
                         let shared = Arc::clone(&shared);
                         let conn = Arc::clone(&conn);
@@ -190,17 +227,46 @@ impl Router {
                             Ok::<_, Infallible>(proxy::handle(shared, req, conn, worker).await)
                         }
                     })
-                };
-                let serve = server::serve(
+                }
+            };
+            let mut listeners = listeners.into_iter();
+            let plain = listeners.next().map(|listener| {
+                server::serve(
                     listener,
                     server::builder(&proxy_listen),
-                    make_service,
+                    make_service(Scheme::Http),
                     proxy_shutdown.clone(),
                     proxy_options.clone(),
-                );
-                proxy_worker(Arc::clone(&proxy_shared), worker, serve)
-            })
-            .map_err(bind_error)?;
+                )
+            });
+            let tls = listeners
+                .next()
+                .zip(tls_options.clone())
+                .map(|(listener, options)| {
+                    server::serve(
+                        listener,
+                        server::builder(&proxy_listen),
+                        make_service(Scheme::Https),
+                        proxy_shutdown.clone(),
+                        options,
+                    )
+                });
+            let serve = async move {
+                let plain = async move {
+                    if let Some(plain) = plain {
+                        plain.await;
+                    }
+                };
+                let tls = async move {
+                    if let Some(tls) = tls {
+                        tls.await;
+                    }
+                };
+                tokio::join!(plain, tls);
+            };
+            proxy_worker(Arc::clone(&proxy_shared), worker, serve)
+        })
+        .map_err(bind_error)?;
         let _ = shared
             .worker_runtimes
             .set(proxy_workers.runtimes().to_vec());
@@ -223,12 +289,14 @@ impl Router {
                 what: "admin",
                 // Not capped: an operator must reach the admin API during a connection flood.
                 cap: None,
+                tls: None,
             },
         ));
         info!(
             version = env!("CARGO_PKG_VERSION"),
             config = %source.map_or_else(|| "(built in code)".into(), |p| p.display().to_string()),
             %listen_addr,
+            tls_addr = %tls_addr.map_or_else(|| "-".to_owned(), |a| a.to_string()),
             %admin_addr,
             workers = worker_count,
             hosts = shared.fleet().hosts.len(),
@@ -237,6 +305,7 @@ impl Router {
         Ok(Router {
             shared,
             listen_addr,
+            tls_addr,
             admin_addr,
             shutdown,
             admin_shutdown,
@@ -249,6 +318,11 @@ impl Router {
     /// Where clients connect.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen_addr
+    }
+
+    /// Where TLS clients connect (`[listen.tls]`), if configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// Where the admin API listens.

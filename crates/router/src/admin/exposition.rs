@@ -131,6 +131,23 @@ fn render_workers(shared: &Shared, out: &mut Exposition) {
         .map_or(0, |l| l.dropped.load(std::sync::atomic::Ordering::Relaxed));
     dropped.sample("", lost);
     dropped.write_to(out);
+    let mut handshakes = Family::new(
+        "ringward_tls_handshakes_total",
+        Kind::Counter,
+        "TLS handshakes on the TLS listener, by outcome (completed, failed, timed_out).",
+    );
+    let stats = shared.tls.as_ref().map(|t| &t.stats);
+    let load = |c: Option<&std::sync::atomic::AtomicU64>| {
+        c.map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    for (outcome, value) in [
+        ("completed", load(stats.map(|s| &s.completed))),
+        ("failed", load(stats.map(|s| &s.failed))),
+        ("timed_out", load(stats.map(|s| &s.timed_out))),
+    ] {
+        handshakes.sample(&format!("outcome=\"{outcome}\""), value);
+    }
+    handshakes.write_to(out);
     let t = &shared.tunnels;
     for (name, kind, help, value) in [
         (

@@ -18,6 +18,9 @@ pub const MAX_HEADER_BYTES: usize = 64 << 10;
 pub const WORKERS: u32 = 0;
 /// `listen.workers` at most (more threads than this are a typo, not a tuning)
 pub const MAX_WORKERS: u32 = 1024;
+/// `listen.tls.handshake_timeout`: a client must finish its TLS handshake in this (as
+/// nginx's `ssl_handshake_timeout`, 60 s there; a handshake takes milliseconds).
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `upstream.connect_timeout`
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// `upstream.response_header_timeout`

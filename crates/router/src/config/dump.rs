@@ -16,7 +16,8 @@ use health::{HealthConfig, PanicPolicy};
 
 use super::types::{
     AccessLogConfig, ActiveProbeConfig, AdminConfig, Config, HealthSettings, HostConfig,
-    LimitsConfig, ListenConfig, ReloadConfig, RetryConfig, RouteConfig, UpstreamConfig,
+    LimitsConfig, ListenConfig, ReloadConfig, RetryConfig, RouteConfig, TlsCertFiles, TlsConfig,
+    UpstreamConfig,
 };
 
 /// What the dump writes in place of the admin token (`admin.token = "<redacted>"`).
@@ -55,6 +56,7 @@ impl Config {
             shutdown_grace,
             max_header_bytes,
             workers,
+            tls,
         } = listen;
         out.table("listen");
         out.string("addr", &addr.to_string());
@@ -63,6 +65,26 @@ impl Config {
         out.duration("shutdown_grace", *shutdown_grace);
         out.bytes("max_header_bytes", *max_header_bytes as u64);
         out.int("workers", u64::from(*workers));
+        match tls {
+            Some(TlsConfig {
+                addr,
+                handshake_timeout,
+                files,
+                certs: _,
+            }) => {
+                out.table("listen.tls");
+                out.string("addr", &addr.to_string());
+                out.string("cert", &files[0].cert.display().to_string());
+                out.string("key", &files[0].key.display().to_string());
+                out.duration("handshake_timeout", *handshake_timeout);
+                for TlsCertFiles { cert, key } in &files[1..] {
+                    out.array_table("listen.tls.certificates");
+                    out.string("cert", &cert.display().to_string());
+                    out.string("key", &key.display().to_string());
+                }
+            }
+            None => out.comment("[listen.tls]: not set (no TLS listener)"),
+        }
 
         let AdminConfig { addr, token } = admin;
         out.table("admin");
@@ -352,7 +374,7 @@ mod tests {
     /// that), so a dump that wrote a default instead of the value would not round-trip.
     /// `admin.token_env` is the one key left out: it excludes `admin.token` (a test of
     /// its own covers it).
-    const EVERY_KEY: &str = r#"
+    const EVERY_KEY_TEMPLATE: &str = r#"
 [listen]
 addr = "0.0.0.0:18080"
 header_read_timeout = "7s"
@@ -360,6 +382,16 @@ http2_keep_alive_interval = "1m 30s"
 shutdown_grace = "2500ms"
 max_header_bytes = "100KB"
 workers = 3
+
+[listen.tls]
+addr = "0.0.0.0:18443"
+cert = "@DIR@/default.crt"
+key = "@DIR@/default.key"
+handshake_timeout = "4s"
+
+[[listen.tls.certificates]]
+cert = "@DIR@/api.crt"
+key = "@DIR@/api.key"
 
 [admin]
 addr = "[::1]:19901"
@@ -456,7 +488,32 @@ path = "/var/log/ringward/access.log"
 format = "text"
 "#;
 
+    /// `EVERY_KEY_TEMPLATE` with its certificate files written (a TLS section is read with
+    /// its files).
+    fn every_key() -> &'static str {
+        static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let dir = crate::tls::testing::tempdir("dump");
+            crate::tls::testing::write_pair(&dir, "default", &["example.com"]);
+            crate::tls::testing::write_pair(&dir, "api", &["api.example.com"]);
+            EVERY_KEY_TEMPLATE.replace("@DIR@", &dir.display().to_string())
+        });
+        &TEXT
+    }
+
     const MINIMAL: &str = "[[hosts]]\nname = \"host-a\"\naddr = \"127.0.0.1:9001\"\n";
+
+    /// Sections that are absent by default: the dump names them in a comment
+    /// (`# [listen.tls]: not set ...`) instead of writing their keys.
+    const OPTIONAL_SECTIONS: [&str; 2] = ["listen.tls", "listen.tls.certificates"];
+
+    /// Whether `dump` says `section` (one of `OPTIONAL_SECTIONS`) is not set.
+    fn says_unset(dump: &str, section: &str) -> bool {
+        OPTIONAL_SECTIONS.contains(&section) && {
+            let parent = section.trim_end_matches(".certificates");
+            dump.lines()
+                .any(|l| l.starts_with(&format!("# [{parent}]: not set")))
+        }
+    }
 
     /// Documented keys with no value to show when unset: the dump names them in a comment
     /// (`# token: not set ...`) instead.
@@ -584,6 +641,8 @@ format = "text"
             "hosts",
             "limits",
             "listen",
+            "listen.tls",
+            "listen.tls.certificates",
             "reload",
             "retry",
             "route",
@@ -609,7 +668,7 @@ format = "text"
 
     #[test]
     fn every_key_in_configuration_md_is_in_the_dump() {
-        for (name, text) in [("defaults", MINIMAL), ("every key set", EVERY_KEY)] {
+        for (name, text) in [("defaults", MINIMAL), ("every key set", every_key())] {
             let dump = parse(text).to_toml_redacted();
             let root = table(&dump);
             let mut missing = Vec::new();
@@ -620,7 +679,7 @@ format = "text"
                     && section_text(&dump, &k.section)
                         .lines()
                         .any(|l| l.starts_with(&format!("# {}:", k.key)));
-                if !present && !commented {
+                if !present && !commented && !says_unset(&dump, &k.section) {
                     missing.push(format!("{}.{}", k.section, k.key));
                 }
             }
@@ -637,7 +696,7 @@ format = "text"
             .iter()
             .map(|k| format!("{}.{}", k.section, k.key))
             .collect();
-        let root = table(&parse(EVERY_KEY).to_toml_redacted());
+        let root = table(&parse(every_key()).to_toml_redacted());
         let mut undocumented = Vec::new();
         let mut walk = vec![(String::new(), &root)];
         while let Some((prefix, t)) = walk.pop() {
@@ -667,8 +726,8 @@ format = "text"
 
     #[test]
     fn the_fixture_sets_every_documented_key_to_a_non_default_value() {
-        let fixture = table(EVERY_KEY);
-        let set = table(&parse(EVERY_KEY).to_toml_redacted());
+        let fixture = table(every_key());
+        let set = table(&parse(every_key()).to_toml_redacted());
         let defaults = table(&parse(MINIMAL).to_toml_redacted());
         for k in documented_keys() {
             if (k.section.as_str(), k.key.as_str()) == ("admin", "token_env") {
@@ -679,7 +738,7 @@ format = "text"
                 section(&fixture, &k.section).is_some_and(|t| t.contains_key(&k.key)),
                 "EVERY_KEY does not set {path}"
             );
-            if k.section == "hosts" && k.key != "weight" {
+            if (k.section == "hosts" && k.key != "weight") || k.default == "required" {
                 continue; // required: no default to differ from
             }
             let value = section(&set, &k.section).and_then(|t| t.get(&k.key));
@@ -690,7 +749,7 @@ format = "text"
 
     #[test]
     fn the_dump_parses_back_into_the_same_config_with_the_token_redacted() {
-        for text in [MINIMAL, EVERY_KEY] {
+        for text in [MINIMAL, every_key()] {
             let config = parse(text);
             let dump = config.to_toml_redacted();
             let back = Config::from_toml_str(&dump)
@@ -717,6 +776,10 @@ format = "text"
             let Ok(parsed) = format!("v = {cell}").parse::<toml::Table>() else {
                 continue; // `none`, `required`
             };
+            if OPTIONAL_SECTIONS.contains(&k.section.as_str()) {
+                // Such a section needs its required keys too (checked in the TLS tests).
+                continue;
+            }
             let Some(value) = parsed.get("v").cloned() else {
                 continue;
             };
@@ -795,7 +858,7 @@ format = "text"
         ] {
             assert!(dump.lines().any(|l| l == line), "no line `{line}`:\n{dump}");
         }
-        let every = parse(EVERY_KEY).to_toml_redacted();
+        let every = parse(every_key()).to_toml_redacted();
         for line in [
             "max_header_bytes = \"100KB\"",
             "max_request_body = \"1048577B\"",

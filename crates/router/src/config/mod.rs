@@ -6,7 +6,8 @@
 //!
 //! `error.rs` (what a bad file gets), `defaults.rs`, `types.rs` (the sections), `read.rs`
 //! (the walk over the TOML table and the cross-key rules), `reader.rs` (the typed accessors
-//! that collect errors with key paths), `passive.rs` (`[health]`), `guard.rs` (`[guard]`).
+//! that collect errors with key paths), `passive.rs` (`[health]`), `guard.rs` (`[guard]`), `tls.rs`
+//! (`[listen.tls]`, whose PEM files are read while validating).
 
 pub mod defaults;
 mod dump;
@@ -15,6 +16,7 @@ mod guard;
 mod passive;
 mod read;
 mod reader;
+mod tls;
 mod types;
 
 pub use dump::REDACTED_TOKEN;
@@ -22,7 +24,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use types::{
     AccessLogConfig, AccessLogFormat, AccessLogPath, ActiveProbeConfig, AdminConfig, AdminToken,
     Config, HealthSettings, HostConfig, LimitsConfig, ListenConfig, ReloadConfig, RetryConfig,
-    RouteConfig, UpstreamConfig,
+    RouteConfig, TlsCertFiles, TlsConfig, UpstreamConfig,
 };
 
 #[cfg(test)]

@@ -89,6 +89,7 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
         shutdown_grace: listen_s.duration("shutdown_grace", defaults::SHUTDOWN_GRACE, errors),
         max_header_bytes: read_max_header_bytes(&mut listen_s, errors),
         workers: read_workers(&mut listen_s, errors),
+        tls: super::tls::read(&mut listen_s, errors),
     };
     listen_s.finish(errors);
 
@@ -98,6 +99,18 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
             "admin.addr",
             format!("is the same address as listen.addr ({})", listen.addr),
         );
+    }
+    if let Some(tls) = &listen.tls
+        && tls.addr.port() != 0
+    {
+        for (other, key) in [(listen.addr, "listen.addr"), (admin.addr, "admin.addr")] {
+            if tls.addr == other {
+                errors.push(
+                    "listen.tls.addr",
+                    format!("is the same address as {key} ({other})"),
+                );
+            }
+        }
     }
 
     let route = read_route(&mut root, errors);

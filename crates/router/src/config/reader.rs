@@ -73,6 +73,12 @@ impl<'t> Section<'t> {
     }
 
     /// True when the table has `key` (whatever its type).
+    /// The section's own key path (`listen.tls`, `hosts[2]`).
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether the table has `key` (asked for or not).
     pub(crate) fn has(&self, key: &str) -> bool {
         self.table.is_some_and(|t| t.contains_key(key))
     }

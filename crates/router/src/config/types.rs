@@ -116,6 +116,44 @@ pub struct ListenConfig {
     /// Proxy worker threads, each with its own single-threaded runtime, listening socket
     /// (`SO_REUSEPORT`) and upstream pool; 0 = one per core.
     pub workers: u32,
+    /// `[listen.tls]`: a TLS listener beside the plaintext one, if configured.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[listen.tls]`: a TLS listener, its certificates read and checked.
+///
+/// Built by the config reader, or in code with [`TlsConfig::load`].
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Address to serve TLS clients on.
+    pub addr: SocketAddr,
+    /// Time allowed for a client's whole TLS handshake, from its connect.
+    pub handshake_timeout: Duration,
+    /// The PEM files: the default pair first, then the SNI ones in order.
+    pub(super) files: Vec<TlsCertFiles>,
+    /// What was read from them.
+    pub(super) certs: crate::tls::CertSet,
+}
+
+impl TlsConfig {
+    /// The PEM files: the default certificate first, then `[[listen.tls.certificates]]`.
+    pub fn files(&self) -> &[TlsCertFiles] {
+        &self.files
+    }
+
+    /// The certificates read from [`TlsConfig::files`].
+    pub(crate) fn certs(&self) -> &crate::tls::CertSet {
+        &self.certs
+    }
+}
+
+/// A certificate chain's PEM file and its private key's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsCertFiles {
+    /// The chain, leaf first.
+    pub cert: std::path::PathBuf,
+    /// The leaf's private key.
+    pub key: std::path::PathBuf,
 }
 
 /// `[admin]`
@@ -277,6 +315,7 @@ impl Config {
                 shutdown_grace: defaults::SHUTDOWN_GRACE,
                 max_header_bytes: defaults::MAX_HEADER_BYTES,
                 workers: defaults::WORKERS,
+                tls: None,
             },
             admin: AdminConfig {
                 addr: admin,

@@ -1,6 +1,7 @@
-//! Serving a listener with hyper-util's auto builder (HTTP/1.1 and h2c), a timer so the
-//! header-read timeout works (without one, slowloris holds connections forever), and
-//! graceful shutdown: stop accepting, let in-flight exchanges finish within a grace period.
+//! Serving a listener with hyper-util's auto builder (HTTP/1.1 and h2, in the clear or over
+//! TLS), a timer so the header-read timeout works (without one, slowloris holds connections
+//! forever), and graceful shutdown: stop accepting, let in-flight exchanges finish within a
+//! grace period.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,7 +12,8 @@ use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, warn};
@@ -21,6 +23,7 @@ use crate::conn::cap::ConnCap;
 use crate::conn::head_guard::HeadGuard;
 use crate::conn::stall::WriteStallIo;
 use crate::proxy::body::ProxyBody;
+use crate::tls::TlsAcceptor;
 
 /// A connection builder with the listener's timeouts.
 pub(crate) fn builder(listen: &ListenConfig) -> auto::Builder<TokioExecutor> {
@@ -51,6 +54,8 @@ pub(crate) struct ServeOptions {
     pub(crate) what: &'static str,
     /// The connection cap; a connection beyond it is accepted and closed at once.
     pub(crate) cap: Option<ConnCap>,
+    /// For a TLS listener: the handshake side and how long a handshake may take.
+    pub(crate) tls: Option<(TlsAcceptor, Duration)>,
 }
 
 /// Accepts connections until `shutdown` flips, then drains them for at most `options.grace`.
@@ -73,12 +78,14 @@ pub(crate) async fn serve<M, S>(
         first_byte,
         what,
         cap,
+        tls,
     } = options;
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
+                    // The slot is taken before a TLS handshake: handshakes count against the cap.
                     let permit = match cap.as_ref().map(ConnCap::try_admit) {
                         // At the cap: close at once (the client sees EOF now, not a wait).
                         Some(None) => {
@@ -90,24 +97,33 @@ pub(crate) async fn serve<M, S>(
                         None => None,
                     };
                     let _ = stream.set_nodelay(true);
-                    let conn = builder
-                        .serve_connection_with_upgrades(
-                            TokioIo::new(WriteStallIo::new(
-                                HeadGuard::new(stream),
-                                write_stall,
-                                first_byte,
-                            )),
-                            make_service(remote),
-                        )
-                        .into_owned();
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            debug!(%remote, error = %e, "connection ended with an error");
+                    let service = make_service(remote);
+                    let watcher = graceful.watcher();
+                    let builder = builder.clone();
+                    let guards = (write_stall, first_byte);
+                    match tls.clone() {
+                        None => {
+                            tokio::spawn(async move {
+                                serve_io(&builder, stream, service, watcher, guards, remote).await;
+                                // The slot frees only when the connection has ended.
+                                drop(permit);
+                            });
                         }
-                        // The slot frees only when the connection has ended.
-                        drop(permit);
-                    });
+                        Some((acceptor, handshake_timeout)) => {
+                            tokio::spawn(async move {
+                                match acceptor.accept(stream, handshake_timeout).await {
+                                    Ok(stream) => {
+                                        serve_io(&builder, stream, service, watcher, guards, remote)
+                                            .await;
+                                    }
+                                    Err(e) => {
+                                        debug!(listener = what, %remote, error = %e, "TLS handshake failed");
+                                    }
+                                }
+                                drop(permit);
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off briefly instead of spinning.
@@ -127,5 +143,34 @@ pub(crate) async fn serve<M, S>(
             listener = what,
             "connections still open after the shutdown grace period; closing them"
         );
+    }
+}
+
+/// Serves one connection's HTTP (the bytes in the clear: a TCP stream, or a TLS stream after
+/// its handshake) under the guards below hyper, until it ends or graceful shutdown ends it.
+async fn serve_io<IO, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: IO,
+    service: S,
+    watcher: Watcher,
+    (write_stall, first_byte): (Duration, Duration),
+    remote: SocketAddr,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<ProxyBody>, Error = Infallible>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let io = TokioIo::new(WriteStallIo::new(
+        HeadGuard::new(io),
+        write_stall,
+        first_byte,
+    ));
+    let conn = builder
+        .serve_connection_with_upgrades(io, service)
+        .into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        debug!(%remote, error = %e, "connection ended with an error");
     }
 }

@@ -63,22 +63,23 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
-    /// Starts one thread per listener, named `ringward-worker-{i}`, each running
-    /// `serve(i, listener)` on a runtime of its own until that future ends.
+    /// Starts one thread per entry of `sockets` (a worker's listening sockets: the plaintext
+    /// one, and the TLS one when there is one), named `ringward-worker-{i}`, each running
+    /// `serve(i, listeners)` on a runtime of its own until that future ends.
     ///
     /// # Errors
     /// A thread or a runtime cannot be started.
     pub(crate) fn spawn<F, Fut>(
-        listeners: Vec<std::net::TcpListener>,
+        sockets: Vec<Vec<std::net::TcpListener>>,
         serve: F,
     ) -> io::Result<Workers>
     where
-        F: Fn(usize, TcpListener) -> Fut + Send + Clone + 'static,
+        F: Fn(usize, Vec<TcpListener>) -> Fut + Send + Clone + 'static,
         Fut: Future<Output = ()>,
     {
-        let mut running = Vec::with_capacity(listeners.len());
-        let mut runtimes = Vec::with_capacity(listeners.len());
-        for (i, listener) in listeners.into_iter().enumerate() {
+        let mut running = Vec::with_capacity(sockets.len());
+        let mut runtimes = Vec::with_capacity(sockets.len());
+        for (i, listeners) in sockets.into_iter().enumerate() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -89,8 +90,11 @@ impl Workers {
                 .name(format!("ringward-worker-{i}"))
                 .spawn(move || {
                     runtime.block_on(async move {
-                        match TcpListener::from_std(listener) {
-                            Ok(listener) => serve(i, listener).await,
+                        // Registered with this worker's runtime, so it must happen on it.
+                        let registered: io::Result<Vec<TcpListener>> =
+                            listeners.into_iter().map(TcpListener::from_std).collect();
+                        match registered {
+                            Ok(listeners) => serve(i, listeners).await,
                             Err(e) => {
                                 tracing::error!(worker = i, error = %e, "worker cannot listen")
                             }
@@ -157,10 +161,11 @@ mod tests {
         let listeners = bind(SocketAddr::from(([127, 0, 0, 1], 0)), 2).expect("bind");
         let addr = listeners[0].local_addr().unwrap();
         let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
-        let workers = Workers::spawn(listeners, move |i, listener: TcpListener| {
+        let sockets = listeners.into_iter().map(|l| vec![l]).collect();
+        let workers = Workers::spawn(sockets, move |i, listeners: Vec<TcpListener>| {
             let seen = seen_tx.clone();
             async move {
-                let (_stream, _) = listener.accept().await.expect("accept");
+                let (_stream, _) = listeners[0].accept().await.expect("accept");
                 let name = thread::current().name().map(str::to_owned);
                 let _ = seen.send((i, name));
             }

@@ -42,8 +42,23 @@ impl ConfigDiff {
         // names every field, so it tells a change in any of them, new ones included. The
         // admin token's Debug is redacted: it is compared by itself.
         let differ = |a: &dyn fmt::Debug, b: &dyn fmt::Debug| format!("{a:?}") != format!("{b:?}");
+        // `[listen.tls]` is its own entry: a renewed certificate (same files, new contents)
+        // is the change an operator most wants to see confirmed.
+        let without_tls = |l: &crate::config::ListenConfig| crate::config::ListenConfig {
+            tls: None,
+            ..l.clone()
+        };
+        let tls_changed = match (&old.listen.tls, &new.listen.tls) {
+            (None, None) => false,
+            (Some(a), Some(b)) => differ(a, b) || !a.certs().same_certificates(b.certs()),
+            _ => true,
+        };
         for (section, changed) in [
-            ("listen", differ(&old.listen, &new.listen)),
+            (
+                "listen",
+                differ(&without_tls(&old.listen), &without_tls(&new.listen)),
+            ),
+            ("listen.tls", tls_changed),
             (
                 "admin",
                 differ(&old.admin, &new.admin) || old.admin.token != new.admin.token,
@@ -86,6 +101,22 @@ impl ConfigDiff {
                 l.max_header_bytes != n.max_header_bytes,
             ),
             ("listen.workers", l.workers != n.workers),
+            // The TLS sockets are bound at start; the certificates reload.
+            ("listen.tls", l.tls.is_some() != n.tls.is_some()),
+            (
+                "listen.tls.addr",
+                l.tls
+                    .as_ref()
+                    .zip(n.tls.as_ref())
+                    .is_some_and(|(a, b)| a.addr != b.addr),
+            ),
+            (
+                "listen.tls.handshake_timeout",
+                l.tls
+                    .as_ref()
+                    .zip(n.tls.as_ref())
+                    .is_some_and(|(a, b)| a.handshake_timeout != b.handshake_timeout),
+            ),
             ("admin.addr", old.admin.addr != new.admin.addr),
             (
                 "limits.max_connections",

@@ -24,6 +24,17 @@ fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// The modification times of what a reload reads: the config file, then the TLS
+/// certificate and key files the running config names (a renewed certificate reloads
+/// without touching the config file).
+fn stamp(shared: &Shared, path: &Path) -> Vec<Option<SystemTime>> {
+    let config = shared.config.load();
+    let tls_files = config.listen.tls.iter().flat_map(|t| t.files());
+    std::iter::once(mtime(path))
+        .chain(tls_files.flat_map(|f| [mtime(&f.cert), mtime(&f.key)]))
+        .collect()
+}
+
 /// Loads `path` and applies it; logs the outcome as one line.
 fn reload_from(shared: &Arc<Shared>, path: &Path, why: &str) {
     let source = path.display().to_string();
@@ -81,11 +92,12 @@ pub(crate) fn log_applied(diff: &ConfigDiff, source: &str, why: &str) {
     }
 }
 
-/// Reloads on SIGHUP and on file change until `shutdown` flips.
+/// Reloads on SIGHUP and on a change of the config file or a TLS file it names, until
+/// `shutdown` flips.
 pub(crate) async fn watch(shared: Arc<Shared>, path: PathBuf, mut shutdown: watch::Receiver<bool>) {
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut last = mtime(&path);
+    let mut last = stamp(&shared, &path);
     loop {
         let poll = shared.config.load().reload.poll_interval;
         let watching = shared.config.load().reload.watch;
@@ -103,15 +115,18 @@ pub(crate) async fn watch(shared: Arc<Shared>, path: PathBuf, mut shutdown: watc
         tokio::select! {
             _ = shutdown.changed() => return,
             () = signal => {
-                last = mtime(&path);
                 reload_from(&shared, &path, "SIGHUP");
+                last = stamp(&shared, &path);
             }
             () = tokio::time::sleep(poll) => {
                 if watching {
-                    let now = mtime(&path);
-                    if now.is_some() && now != last {
-                        last = now;
+                    let now = stamp(&shared, &path);
+                    // A config file that is gone (mid-rename) is not a change to act on.
+                    if now[0].is_some() && now != last {
                         reload_from(&shared, &path, "file changed");
+                        // Taken after the reload: it may name other TLS files. A refused
+                        // reload is not retried until some file changes again.
+                        last = stamp(&shared, &path);
                     }
                 }
             }
@@ -129,6 +144,11 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<ConfigDiff, 
         log.reopen(&config.access_log.path);
     }
     shared.tunnels.set_cap(config.limits.max_tunnels);
+    // New handshakes get the certificates as read now; open connections keep theirs. (A TLS
+    // listener added or removed waits for a restart: its sockets are bound at start.)
+    if let (Some(acceptor), Some(tls)) = (&shared.tls, &config.listen.tls) {
+        acceptor.replace_certs(tls.certs().clone());
+    }
     let hosts_changed = config.hosts != old.hosts
         || config.limits.per_host_in_flight != old.limits.per_host_in_flight;
     if hosts_changed {

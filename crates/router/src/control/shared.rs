@@ -55,6 +55,9 @@ pub(crate) struct Shared {
     pub(crate) worker_runtimes: std::sync::OnceLock<Vec<tokio::runtime::Handle>>,
     /// The access log's writer (`None`: its thread could not start, logged once).
     pub(crate) access_log: Option<Arc<crate::proxy::access_log::AccessLog>>,
+    /// The TLS listener's handshake side (`None` without `[listen.tls]`); a reload swaps
+    /// its certificates.
+    pub(crate) tls: Option<crate::tls::TlsAcceptor>,
     /// Upgraded connections (WebSocket tunnels): count, cap, shutdown signal.
     pub(crate) tunnels: crate::proxy::upgrade::Tunnels,
     /// Set once shutdown begins (new requests get 503, readiness fails).
@@ -85,7 +88,13 @@ impl Shared {
             .inspect_err(|e| tracing::error!(error = %e, "the access log cannot start"))
             .ok()
             .map(Arc::new);
+        let tls = config
+            .listen
+            .tls
+            .as_ref()
+            .map(|t| crate::tls::TlsAcceptor::new(t.certs().clone()));
         Shared {
+            tls,
             published: ArcSwap::from_pointee(Published::open(fleet, 0)),
             config: ArcSwap::from_pointee(config),
             view: ArcSwap::from_pointee(HealthView::empty()),

@@ -85,13 +85,37 @@ pub(crate) struct Forwarding {
     host: Option<HeaderValue>,
     x_forwarded_for: Option<HeaderValue>,
     forwarded: Option<HeaderValue>,
+    x_forwarded_proto: Option<HeaderValue>,
+}
+
+/// How the client reached the router: the `proto` of `Forwarded` and `X-Forwarded-Proto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// The plaintext listener.
+    Http,
+    /// The TLS listener.
+    Https,
+}
+
+impl Scheme {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
 }
 
 impl Forwarding {
     /// The values for a request with headers `src` (as the client sent them), target
-    /// authority `authority` (HTTP/2's `:authority`, used when there is no Host) and client
-    /// address `client`.
-    pub(crate) fn new(src: &HeaderMap, authority: Option<&Authority>, client: SocketAddr) -> Self {
+    /// authority `authority` (HTTP/2's `:authority`, used when there is no Host), from client
+    /// address `client` over `scheme`.
+    pub(crate) fn new(
+        src: &HeaderMap,
+        authority: Option<&Authority>,
+        client: SocketAddr,
+        scheme: Scheme,
+    ) -> Self {
         let host = src
             .get(header::HOST)
             .cloned()
@@ -110,6 +134,7 @@ impl Forwarding {
         };
         let element = Element {
             ip,
+            scheme,
             host: host
                 .as_ref()
                 .and_then(|h| h.to_str().ok())
@@ -123,6 +148,9 @@ impl Forwarding {
             host,
             x_forwarded_for,
             forwarded,
+            // This hop's scheme, not a client's claim (as nginx's `$scheme`): a host that
+            // redirects to https or sets secure cookies must not be told https by a client.
+            x_forwarded_proto: Some(HeaderValue::from_static(scheme.as_str())),
         }
     }
 }
@@ -133,6 +161,7 @@ impl Forwarding {
 #[derive(Debug)]
 pub(crate) struct ForwardingCache {
     client: SocketAddr,
+    scheme: Scheme,
     last: ArcSwapOption<Forwarding>,
 }
 
@@ -142,10 +171,11 @@ impl ForwardingCache {
         self.client
     }
 
-    /// An empty cache for the connection from `client`.
-    pub(crate) fn new(client: SocketAddr) -> Self {
+    /// An empty cache for the connection from `client` over `scheme`.
+    pub(crate) fn new(client: SocketAddr, scheme: Scheme) -> Self {
         ForwardingCache {
             client,
+            scheme,
             last: ArcSwapOption::empty(),
         }
     }
@@ -157,14 +187,14 @@ impl ForwardingCache {
             && !src.contains_key(&X_FORWARDED_FOR)
             && !src.contains_key(header::FORWARDED);
         if !plain {
-            return Forwarding::new(src, authority, self.client);
+            return Forwarding::new(src, authority, self.client, self.scheme);
         }
         if let Some(last) = &*self.last.load() {
             if last.host.as_ref() == host {
                 return Forwarding::clone(last);
             }
         }
-        let mut fresh = Forwarding::new(src, authority, self.client);
+        let mut fresh = Forwarding::new(src, authority, self.client, self.scheme);
         // The cache keeps its own copy of the Host value: holding a slice of the request
         // would pin the connection's read buffer.
         fresh.host = host.and_then(|h| HeaderValue::from_bytes(h.as_bytes()).ok());
@@ -174,7 +204,8 @@ impl ForwardingCache {
 }
 
 /// The headers to send upstream: `src` minus every hop-by-hop header, with `X-Forwarded-For`,
-/// `Forwarded` and `Host` from `forwarding` and the request's `X-Request-Id`. One pass into a
+/// `Forwarded`, `X-Forwarded-Proto` and `Host` from `forwarding` and the request's
+/// `X-Request-Id`. One pass into a
 /// map sized for the result.
 pub(crate) fn upstream_headers(
     src: &HeaderMap,
@@ -182,12 +213,13 @@ pub(crate) fn upstream_headers(
     request_id: &HeaderValue,
 ) -> HeaderMap {
     let has_connection = src.contains_key(header::CONNECTION);
-    let mut out = HeaderMap::with_capacity(src.keys_len() + 4);
+    let mut out = HeaderMap::with_capacity(src.keys_len() + 5);
     for (name, v) in src {
         if is_hop_by_hop(name)
             || (has_connection && listed_in_connection(src, name.as_str()))
             || *name == X_FORWARDED_FOR
             || name == header::FORWARDED
+            || *name == X_FORWARDED_PROTO
             || *name == X_REQUEST_ID
         {
             continue;
@@ -198,6 +230,7 @@ pub(crate) fn upstream_headers(
         (&header::HOST, &forwarding.host),
         (&X_FORWARDED_FOR, &forwarding.x_forwarded_for),
         (&header::FORWARDED, &forwarding.forwarded),
+        (&X_FORWARDED_PROTO, &forwarding.x_forwarded_proto),
     ] {
         if let Some(v) = v {
             out.insert(name.clone(), v.clone());
@@ -208,9 +241,10 @@ pub(crate) fn upstream_headers(
     out
 }
 
-/// One `Forwarded` element: `for=NODE;proto=http[;host="HOST"]`.
+/// One `Forwarded` element: `for=NODE;proto=http|https[;host="HOST"]`.
 struct Element<'a> {
     ip: IpAddr,
+    scheme: Scheme,
     host: Option<&'a str>,
 }
 
@@ -221,7 +255,7 @@ impl fmt::Display for Element<'_> {
             // RFC 7239 section 6: IPv6 nodes are bracketed and the value quoted.
             IpAddr::V6(v6) => write!(f, "for=\"[{v6}]\"")?,
         }
-        f.write_str(";proto=http")?;
+        write!(f, ";proto={}", self.scheme.as_str())?;
         if let Some(h) = self.host {
             write!(f, ";host=\"{h}\"")?;
         }
@@ -261,6 +295,8 @@ impl fmt::Write for StackBuf {
 
 /// `x-forwarded-for`
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `x-forwarded-proto`
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 #[cfg(test)]
 mod tests {
@@ -304,7 +340,7 @@ mod tests {
         h.insert("host", HeaderValue::from_static("a.example.com"));
         let up = up_headers(
             &h,
-            &Forwarding::new(&h, None, "127.0.0.2:5000".parse().unwrap()),
+            &Forwarding::new(&h, None, "127.0.0.2:5000".parse().unwrap(), Scheme::Http),
         );
         assert_eq!(up["x-forwarded-for"], "10.0.0.1, 127.0.0.2");
         assert_eq!(
@@ -315,11 +351,28 @@ mod tests {
         let h = HeaderMap::new();
         let up = up_headers(
             &h,
-            &Forwarding::new(&h, None, "[::1]:5000".parse().unwrap()),
+            &Forwarding::new(&h, None, "[::1]:5000".parse().unwrap(), Scheme::Http),
         );
         assert_eq!(up["x-forwarded-for"], "::1");
         assert_eq!(up["forwarded"], "for=\"[::1]\";proto=http");
         assert!(up.get("host").is_none());
+    }
+
+    #[test]
+    fn the_tls_listener_says_https_and_a_client_cannot_claim_it() {
+        let mut h = HeaderMap::new();
+        h.insert("host", HeaderValue::from_static("a.example.com"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let client = "127.0.0.2:5000".parse().unwrap();
+        let up = up_headers(&h, &Forwarding::new(&h, None, client, Scheme::Https));
+        assert_eq!(up["x-forwarded-proto"], "https");
+        assert_eq!(
+            up["forwarded"],
+            "for=127.0.0.2;proto=https;host=\"a.example.com\""
+        );
+        let up = up_headers(&h, &Forwarding::new(&h, None, client, Scheme::Http));
+        assert_eq!(up["x-forwarded-proto"], "http");
+        assert_eq!(up.get_all("x-forwarded-proto").iter().count(), 1);
     }
 
     #[test]
@@ -330,7 +383,7 @@ mod tests {
         src.insert("forwarded", HeaderValue::from_static("for=10.0.0.1"));
         src.append("accept", HeaderValue::from_static("text/plain"));
         src.append("accept", HeaderValue::from_static("text/html"));
-        let fwd = Forwarding::new(&src, None, "127.0.0.2:5000".parse().unwrap());
+        let fwd = Forwarding::new(&src, None, "127.0.0.2:5000".parse().unwrap(), Scheme::Http);
         let up = up_headers(&src, &fwd);
         assert_eq!(up["host"], "a.example.com");
         assert_eq!(up["x-forwarded-for"], "10.0.0.1, 127.0.0.2");
@@ -348,7 +401,12 @@ mod tests {
         src.insert("connection", HeaderValue::from_static("x-forwarded-for"));
         src.insert("x-forwarded-for", HeaderValue::from_static("10.9.9.9"));
         let authority: Authority = "b.example.com:8080".parse().unwrap();
-        let fwd = Forwarding::new(&src, Some(&authority), "127.0.0.3:1".parse().unwrap());
+        let fwd = Forwarding::new(
+            &src,
+            Some(&authority),
+            "127.0.0.3:1".parse().unwrap(),
+            Scheme::Http,
+        );
         let up = up_headers(&src, &fwd);
         assert_eq!(up["host"], "b.example.com:8080");
         assert_eq!(up["x-forwarded-for"], "127.0.0.3");
@@ -357,7 +415,7 @@ mod tests {
 
     #[test]
     fn the_connection_cache_reuses_values_only_when_they_apply() {
-        let cache = ForwardingCache::new("127.0.0.2:5000".parse().unwrap());
+        let cache = ForwardingCache::new("127.0.0.2:5000".parse().unwrap(), Scheme::Http);
         let mut a = HeaderMap::new();
         a.insert("host", HeaderValue::from_static("a.example.com"));
         let first = cache.get(&a, None);
@@ -391,7 +449,7 @@ mod tests {
         let long = "10.0.0.1, ".repeat(40);
         let mut src = HeaderMap::new();
         src.insert("x-forwarded-for", HeaderValue::from_str(&long).unwrap());
-        let fwd = Forwarding::new(&src, None, "127.0.0.2:5000".parse().unwrap());
+        let fwd = Forwarding::new(&src, None, "127.0.0.2:5000".parse().unwrap(), Scheme::Http);
         let up = up_headers(&src, &fwd);
         let got = up["x-forwarded-for"].to_str().unwrap();
         assert!(got.len() > 256, "{}", got.len());
