@@ -43,7 +43,8 @@ bench:
 
 # Ringward side by side with nginx and HAProxy behind the same three backends (wrk; about
 # 5 minutes; installs nginx, haproxy, wrk and h2load with apt-get when missing). Options go
-# in ARGS: make bench-peers ARGS="--smoke" (or --write-docs, --idle, --h2, --soak 300, --help).
+# in ARGS: make bench-peers ARGS="--smoke" (or --write-docs, --idle, --h2, --tls, --soak 300,
+# --help).
 bench-peers:
 	python3 benches/peers/run.py $(ARGS)
 

@@ -22,4 +22,5 @@ mod shutdown;
 mod status_page;
 mod support;
 mod timeouts;
+mod tls;
 mod upgrade;

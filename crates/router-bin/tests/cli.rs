@@ -336,3 +336,77 @@ COMP_WORDS=(ringward check --); COMP_CWORD=2; _ringward ringward -- check; echo 
     );
     assert!(!flags.contains(&"--log-format"), "{stdout}");
 }
+
+/// A self-signed ECDSA pair made as an operator would, with openssl: (cert, key).
+fn openssl_pair(dir: &Path, stem: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{stem}.crt")),
+        dir.join(format!("{stem}.key")),
+    );
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "30", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl (apt-get install openssl; .ci/run does)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+#[test]
+fn check_reads_the_tls_files_and_names_each_wrong_one_at_its_key() {
+    let path = write_temp("tls-good", "");
+    let dir = path.parent().expect("dir");
+    let (cert, key) = openssl_pair(dir, "a");
+    let (_, other_key) = openssl_pair(dir, "b");
+    let good = format!(
+        "[listen.tls]\naddr = \"127.0.0.1:8443\"\ncert = \"{}\"\nkey = \"{}\"\n{ONE_HOST}",
+        cert.display(),
+        key.display()
+    );
+    std::fs::write(&path, &good).expect("write");
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let missing = dir.join("missing.pem");
+    let bad = format!(
+        "[listen.tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[[listen.tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\n{ONE_HOST}",
+        cert.display(),
+        other_key.display(),
+        missing.display(),
+        key.display()
+    );
+    std::fs::write(&path, &bad).expect("write");
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 1, "{out}{err}");
+    for expected in [
+        "listen.tls.addr: is required".to_owned(),
+        format!(
+            "listen.tls.key: {} is not the private key of the certificate in {}",
+            other_key.display(),
+            cert.display()
+        ),
+        format!(
+            "listen.tls.certificates[0].cert: cannot read {}",
+            missing.display()
+        ),
+    ] {
+        assert!(
+            err.lines().any(|l| l.starts_with(&expected)),
+            "no `{expected}` in:\n{err}"
+        );
+    }
+}
