@@ -20,7 +20,7 @@ cycles:
 
 # Every publishable crate packages and builds from its own tarball (path dependencies
 # resolved from the other packages, as they would be from crates.io).
-PACKAGES = -p ringward-core -p ringward-health -p ringward-simhost -p ringward-embed -p ringward -p ringward-lab -p ringward-bin
+PACKAGES = -p ringward-core -p ringward-health -p ringward-simhost -p ringward-embed -p ringward-etcd -p ringward -p ringward-lab -p ringward-bin
 # Verification unpacks our crates from a temporary local registry into cargo's shared
 # source cache, by name and version; an unpack left by an earlier run of the same version
 # would be built instead of the new tarball, so ours are cleared first (never a crates.io
