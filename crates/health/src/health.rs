@@ -333,6 +333,42 @@ impl<K: Copy + Eq + std::hash::Hash + Ord + std::fmt::Debug> Health<K> {
         Some(self.set_state(i, state, Reason::Operator, now))
     }
 
+    /// Adopts another router's ejection of `host` (a fleet shares what its routers' detectors
+    /// see): ejected here too until `until`, as evidence enough on its own, because the
+    /// router that saw it judged with the same detectors and a second of waiting is what
+    /// Ringward exists to avoid. It counts against the ejected-share cap like this router's
+    /// own ejections, and is refused at the cap, so a faulty peer cannot eject the fleet.
+    /// No strike is added (strikes are this router's own record), and a host already out
+    /// (ejected or drained) is left as it is. When `until` passes, probation decides, on
+    /// this router's own evidence.
+    pub fn adopt_peer_ejection(
+        &mut self,
+        host: K,
+        until: Instant,
+        now: Instant,
+    ) -> Option<Transition<K>> {
+        let i = self.index(host)?;
+        let slot = &self.slots[i];
+        if until <= now
+            || matches!(
+                slot.state,
+                HostState::Ejected { .. } | HostState::Draining { .. }
+            )
+            || self.health_ejected(Some(i)) >= self.config.max_ejected(self.slots.len())
+        {
+            return None;
+        }
+        let slot = &mut self.slots[i];
+        slot.passive.reset();
+        let state = HostState::Ejected {
+            since: now,
+            until,
+            strikes: slot.strikes,
+            reason: Reason::Peer,
+        };
+        Some(self.set_state(i, state, Reason::Peer, now))
+    }
+
     /// Acts on time passing: ejections that end (probation, or a longer ejection if the
     /// probes or pool reports received meanwhile are still bad), probation steps, hung
     /// requests reaching their threshold, and strike decay.

@@ -21,6 +21,9 @@ pub enum Reason {
     ProbeFailures,
     /// An operator's command.
     Operator,
+    /// Another router of the fleet ejected it (its detectors fired; shared through etcd),
+    /// and this router adopted the ejection.
+    Peer,
     /// The ejection time ran out: probation begins.
     EjectionExpired,
     /// Probation moved to its next, larger share.
@@ -41,14 +44,37 @@ impl Reason {
     /// Every reason a host is ejected for (a [`Transition`] to [`StateKind::Ejected`]): the
     /// detectors, a re-ejection when the ejection ends, an operator's eject. (`StuckSlots`
     /// only degrades.) Checked by a debug assertion wherever a state is set.
-    pub const EJECTIONS: [Reason; 6] = [
+    pub const EJECTIONS: [Reason; 7] = [
         Reason::PoolExhausted,
         Reason::HungRequests,
         Reason::ProbeFailures,
         Reason::ConsecutiveGatewayFailures,
         Reason::FailureRate,
         Reason::Operator,
+        Reason::Peer,
     ];
+
+    /// The reason named by [`Reason::as_str`], if any.
+    pub fn from_name(name: &str) -> Option<Reason> {
+        [
+            Reason::PoolExhausted,
+            Reason::StuckSlots,
+            Reason::ConsecutiveGatewayFailures,
+            Reason::FailureRate,
+            Reason::HungRequests,
+            Reason::ProbeFailures,
+            Reason::Operator,
+            Reason::Peer,
+            Reason::EjectionExpired,
+            Reason::ProbationAdvanced,
+            Reason::ProbationPassed,
+            Reason::ProbationQuiet,
+            Reason::Recovered,
+            Reason::Added,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+    }
 
     /// The snake_case name used in JSON and metrics.
     pub fn as_str(self) -> &'static str {
@@ -60,6 +86,7 @@ impl Reason {
             Reason::HungRequests => "hung_requests",
             Reason::ProbeFailures => "probe_failures",
             Reason::Operator => "operator",
+            Reason::Peer => "peer",
             Reason::EjectionExpired => "ejection_expired",
             Reason::ProbationAdvanced => "probation_advanced",
             Reason::ProbationPassed => "probation_passed",

@@ -558,3 +558,36 @@ fn names_are_snake_case() {
     assert_eq!(Reason::PoolExhausted.to_string(), "pool_exhausted");
     assert_eq!(StateKind::Probation.to_string(), "probation");
 }
+
+#[test]
+fn a_peer_ejection_is_adopted_until_its_end_within_the_cap_then_probation_decides() {
+    let mut sim = Sim::new(HealthConfig::default(), 10);
+    // A peer router ejected host 4 for 5 s: out here at once, no strike of ours.
+    let until = sim.at(5_000);
+    let t = sim.health.adopt_peer_ejection(4, until, sim.at(0));
+    assert!(t.is_some());
+    assert_eq!(sim.state(4), StateKind::Ejected);
+    assert_eq!(sim.host(4).reason, Some(Reason::Peer));
+    assert_eq!(sim.host(4).strikes, 0);
+    // Adopting it again, or another peer's word on it, changes nothing.
+    assert!(sim.health.adopt_peer_ejection(4, sim.at(9_000), sim.at(100)).is_none());
+    // A faulty peer "ejects" everything: the cap (3 of 10) holds.
+    for host in 0..10 {
+        sim.health.adopt_peer_ejection(host, until, sim.at(200));
+    }
+    let snapshot = sim.health.snapshot(sim.at(200));
+    let out = snapshot
+        .hosts
+        .iter()
+        .filter(|h| h.state == StateKind::Ejected)
+        .count();
+    assert_eq!(out, 3, "the ejected-share cap counts adopted ejections");
+    // An ejection already over, or on a drained host, is not adopted.
+    assert!(sim.health.adopt_peer_ejection(9, sim.at(300), sim.at(300)).is_none());
+    sim.operator(300, 8, OperatorCommand::Drain);
+    assert!(sim.health.adopt_peer_ejection(8, until, sim.at(300)).is_none());
+    assert_eq!(sim.state(8), StateKind::Draining);
+    // At its end, this router's own evidence decides: probation, as after its own ejection.
+    sim.advance(5_001);
+    assert_eq!(sim.state(4), StateKind::Probation);
+}

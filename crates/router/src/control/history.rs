@@ -252,6 +252,7 @@ pub(crate) fn reason_words(r: Reason) -> &'static str {
         Reason::HungRequests => "its requests hang",
         Reason::ProbeFailures => "its health probes fail",
         Reason::Operator => "an operator's command",
+        Reason::Peer => "another router ejected it",
         Reason::EjectionExpired => "its ejection ended",
         Reason::ProbationAdvanced => "probation step earned",
         Reason::ProbationPassed => "probation passed",
