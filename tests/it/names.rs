@@ -275,3 +275,30 @@ async fn a_name_that_never_resolved_leaves_its_host_out_and_its_vals_go_on() {
     router.shutdown().await;
     fleet.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_host_a_reload_adds_by_name_is_looked_up_at_once() {
+    let fleet = Fleet::start(3).await.expect("fleet");
+    let table = Arc::new(Table::default());
+    table.set("host-2.test", fleet[2].addr());
+    // Start with host-0 and host-1 only, and an interval no test waits for: only the
+    // reload's own lookup can resolve the new name.
+    let full = named(config_for(&fleet), 2, "host-2.test", fleet[2].addr().port());
+    let mut first = full.clone();
+    first.hosts.truncate(2);
+    first.upstream.resolve_interval = Duration::from_secs(3600);
+    let mut reloaded = full;
+    reloaded.upstream.resolve_interval = Duration::from_secs(3600);
+    let router = start_with(first, &table).await;
+    assert_eq!(table.lookups(), 0, "no name to look up at start");
+
+    router.reload(reloaded).expect("reload");
+    eventually_async(DEADLINE, "host-2 resolved after the reload", || async {
+        host_entry(&router, "host-2").await["resolved"] == true
+    })
+    .await;
+    let key = key_starting_at(&router, "host-2").await;
+    assert_eq!(host_of(&router, &key).await, "host-2");
+    router.shutdown().await;
+    fleet.shutdown().await;
+}
