@@ -4,7 +4,6 @@
 //! router's own network, and the router starts with such a host anyway (closed until it
 //! resolves).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ringward::config::HostAddr;
@@ -35,11 +34,10 @@ pub(crate) fn unresolved(config: &Config) -> Vec<String> {
         Ok(r) => r,
         Err(e) => return vec![format!("hosts: host names not looked up: {e}")],
     };
-    let resolver: Arc<dyn Resolve> = Arc::new(SystemResolver);
-    runtime.block_on(async {
+    let lines = runtime.block_on(async {
         // All at once: a config with many unresolvable names still takes one timeout at most.
         let lookups = named.into_iter().map(|(i, name, port)| {
-            let lookup = resolver.resolve(&name, port);
+            let lookup = SystemResolver.resolve(&name, port);
             tokio::spawn(async move {
                 let why = match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
                     Ok(Ok(addrs)) if !addrs.is_empty() => return None,
@@ -59,5 +57,8 @@ pub(crate) fn unresolved(config: &Config) -> Vec<String> {
             }
         }
         lines
-    })
+    });
+    // A lookup past its timeout still holds a blocking thread: do not wait for it.
+    runtime.shutdown_background();
+    lines
 }

@@ -1,8 +1,8 @@
 //! The `ringward` binary's command line (docs/operations.md, "Command line"): `check`
 //! prints every error with its key path on stderr and exits 1, or a one-line OK on stdout
 //! and exits 0 (with a warning on stderr for a host name that does not resolve); `check
-//! --print` prints the effective config; `--log-format` belongs to the
-//! commands that log; `completions` prints a shell's completion script.
+//! --print` prints the effective config; `--log-format` belongs to the commands that log;
+//! `completions` prints a shell's completion script.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
