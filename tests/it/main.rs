@@ -12,6 +12,7 @@ mod faults;
 mod fuzz;
 mod guard;
 mod incident;
+mod names;
 mod operability;
 mod probation;
 mod reload;

@@ -24,7 +24,7 @@ async fn a_refused_connection_moves_to_the_next_preference() {
     let mut config = config_for(&fleet);
     config.hosts.push(ringward::config::HostConfig {
         name: "dead".into(),
-        addr: dead_addr().await,
+        addr: dead_addr().await.into(),
         weight: 1,
     });
     let router = start(config).await;

@@ -115,7 +115,8 @@ pub(crate) enum Command {
 
 /// `ringward check`: every error (one per line, key path first) to `err` and 1; or 0 and
 /// a one-line summary, to `out`, or with `print` the effective config to `out` and the
-/// summary to `err` (so `out` is a config file).
+/// summary to `err` (so `out` is a config file). A host name that does not resolve from
+/// here is a warning on `err` (still 0).
 pub(crate) fn check(path: &Path, print: bool, out: &mut impl Write, err: &mut impl Write) -> i32 {
     match Config::load(path) {
         Ok(config) => {
@@ -125,6 +126,12 @@ pub(crate) fn check(path: &Path, print: bool, out: &mut impl Write, err: &mut im
                 let _ = writeln!(err, "{summary}");
             } else {
                 let _ = writeln!(out, "{summary}");
+            }
+            for line in crate::names::unresolved(&config) {
+                let _ = writeln!(
+                    err,
+                    "warning: {line} (the router starts, and this host takes no requests until the name resolves)"
+                );
             }
             0
         }

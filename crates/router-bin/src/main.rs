@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod names;
 
 use anyhow::Context as _;
 use clap::Parser as _;

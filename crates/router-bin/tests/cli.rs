@@ -1,7 +1,8 @@
 //! The `ringward` binary's command line (docs/operations.md, "Command line"): `check`
 //! prints every error with its key path on stderr and exits 1, or a one-line OK on stdout
-//! and exits 0; `check --print` prints the effective config; `--log-format` belongs to the
-//! commands that log; `completions` prints a shell's completion script.
+//! and exits 0 (with a warning on stderr for a host name that does not resolve); `check
+//! --print` prints the effective config; `--log-format` belongs to the commands that log;
+//! `completions` prints a shell's completion script.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -122,6 +123,59 @@ fn check_accepts_a_good_config_with_one_line_and_the_right_plural() {
             "OK: {} (2 hosts, listen 0.0.0.0:8080, admin 127.0.0.1:9901)\n",
             two.display()
         )
+    );
+}
+
+#[test]
+fn check_accepts_host_names_and_warns_for_one_that_does_not_resolve() {
+    // `localhost` resolves everywhere; `.invalid` never does (RFC 6761).
+    let path = write_temp(
+        "names",
+        "[[hosts]]\nname = \"a\"\naddr = \"localhost:9001\"\n\n\
+         [[hosts]]\nname = \"b\"\naddr = \"worker-9.invalid:9002\"\n\n\
+         [[hosts]]\nname = \"c\"\naddr = \"[::1]:9003\"\n",
+    );
+    let (code, stdout, stderr) = check(&path);
+    assert_eq!(
+        code, 0,
+        "a name that does not resolve is no error: {stderr}"
+    );
+    assert_eq!(
+        stdout,
+        format!(
+            "OK: {} (3 hosts, listen 127.0.0.1:8080, admin 127.0.0.1:9901)\n",
+            path.display()
+        )
+    );
+    let warnings: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning, for hosts[1] only: {stderr}"
+    );
+    assert!(
+        warnings[0].starts_with("warning: hosts[1].addr: worker-9.invalid:9002 did not resolve: "),
+        "{stderr}"
+    );
+    assert!(
+        warnings[0].ends_with(
+            "(the router starts, and this host takes no requests until the name resolves)"
+        ),
+        "{stderr}"
+    );
+
+    // Every name resolves: nothing on stderr; the effective config keeps the names.
+    let good = write_temp(
+        "names-resolve",
+        "[[hosts]]\nname = \"a\"\naddr = \"localhost:9001\"\n",
+    );
+    let (code, stdout, stderr) = check(&good);
+    assert_eq!((code, stderr.as_str()), (0, ""), "{stdout}");
+    let (code, printed, _) = check_print(&good);
+    assert_eq!(code, 0);
+    assert!(
+        printed.lines().any(|l| l == "addr = \"localhost:9001\""),
+        "{printed}"
     );
 }
 

@@ -55,6 +55,8 @@ pub enum SkipReason {
     OverBalance,
     /// Panic mode with a fail-closed policy.
     PanicFailClosed,
+    /// No address: the host is configured by a DNS name that has not resolved yet.
+    Unresolved,
 }
 
 impl SkipReason {
@@ -68,6 +70,7 @@ impl SkipReason {
             SkipReason::AtCapacity => "at_capacity",
             SkipReason::OverBalance => "over_balance",
             SkipReason::PanicFailClosed => "panic_fail_closed",
+            SkipReason::Unresolved => "unresolved",
         }
     }
 }
@@ -87,6 +90,7 @@ mod tests {
         assert_eq!(SkipReason::AtCapacity.to_string(), "at_capacity");
         assert_eq!(SkipReason::PanicFailClosed.to_string(), "panic_fail_closed");
         assert_eq!(SkipReason::OverBalance.to_string(), "over_balance");
+        assert_eq!(SkipReason::Unresolved.to_string(), "unresolved");
         assert!(!Admission::Closed(SkipReason::Ejected).is_eligible());
         assert!(Admission::OwnKeysOnly.is_eligible());
         assert!(Admission::Ramp(0).is_eligible());

@@ -17,7 +17,8 @@
 //! The public API is small: [`Router`] (start, reload, watch a config file, shutdown),
 //! [`Config`] and its sections ([`config`]), the errors ([`ConfigErrors`], [`StartError`],
 //! [`ProxyError`] and its status mapping), [`KeySource`] and [`extract_key`] (how a request
-//! names its Val), [`Clock`] (for tests with simulated time) and [`logging`]. To put the ring
+//! names its Val), [`Clock`] (for tests with simulated time), [`Resolve`] (how host names
+//! are looked up; [`SystemResolver`] by default) and [`logging`]. To put the ring
 //! and the health ejection into a proxy of your own instead, use `ringward-embed`.
 //!
 //! ```
@@ -56,6 +57,7 @@ mod tls;
 
 pub use clock::{Clock, TokioClock};
 pub use config::{Config, ConfigError, ConfigErrors};
+pub use control::resolver::{Resolve, ResolveFuture, SystemResolver};
 pub use error::{ProxyError, StartError};
 pub use proxy::key::{KeySource, extract_key};
 pub use router::Router;

@@ -21,6 +21,8 @@ use crate::conn::server;
 use crate::conn::workers::{self, Workers};
 use crate::control::fleet::{Fleet, HostKeys};
 use crate::control::inflight::GlobalLoad;
+use crate::control::resolve::{self, Names};
+use crate::control::resolver::{Resolve, SystemResolver};
 use crate::control::shared::Shared;
 use crate::control::task::{EVENT_QUEUE, HealthTask};
 use crate::control::{outbox, probe};
@@ -81,7 +83,13 @@ impl Router {
     pub async fn start_from_file(config: Config, path: PathBuf) -> Result<Router, StartError> {
         // Absolute in the log: a journal does not show the working directory.
         let shown = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        let router = Router::start_inner(config, Arc::new(TokioClock), Some(&shown)).await?;
+        let router = Router::start_inner(
+            config,
+            Arc::new(TokioClock),
+            Arc::new(SystemResolver),
+            Some(&shown),
+        )
+        .await?;
         router.watch_config(path);
         Ok(router)
     }
@@ -94,13 +102,31 @@ impl Router {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Router, StartError> {
-        Router::start_inner(config, clock, None).await
+        Router::start_inner(config, clock, Arc::new(SystemResolver), None).await
+    }
+
+    /// [`Router::start_with_clock`] with the resolver that looks up the hosts given by name
+    /// (`[[hosts]].addr = "name:port"`) in place of the system's ([`SystemResolver`]): for
+    /// an embedder with its own service discovery, or a test that makes a name stop
+    /// resolving. Names are looked up before this returns (each lookup bounded by 5 s), so a
+    /// host whose name resolves takes requests from the start; one whose name does not is
+    /// closed until it does.
+    ///
+    /// # Errors
+    /// As [`Router::start`].
+    pub async fn start_with_resolver(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        resolver: Arc<dyn Resolve>,
+    ) -> Result<Router, StartError> {
+        Router::start_inner(config, clock, resolver, None).await
     }
 
     /// Starts the router; `source` is the config file, if it came from one.
     async fn start_inner(
         config: Config,
         clock: Arc<dyn Clock>,
+        resolver: Arc<dyn Resolve>,
         source: Option<&Path>,
     ) -> Result<Router, StartError> {
         // The parser's rule, enforced here too for configs built in code (`Config::for_hosts`
@@ -159,12 +185,15 @@ impl Router {
         let metrics = Metrics::default();
         let keys = HostKeys::default();
         let global = Arc::new(GlobalLoad::new(config.limits.global_in_flight));
+        let names =
+            Names::resolve_at_start(&config.hosts, &resolver, &metrics, || clock.now()).await;
         let fleet = Arc::new(Fleet::build(
             &config.hosts,
             config.limits.per_host_in_flight,
             &keys,
             &metrics,
             clock.now(),
+            |h| names.location(h),
         )?);
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
@@ -189,6 +218,12 @@ impl Router {
         background.push(tokio::spawn(task.run(events_rx, control_rx)));
         background.push(tokio::spawn(probe::run(
             Arc::clone(&shared),
+            shutdown.subscribe(),
+        )));
+        background.push(tokio::spawn(resolve::run(
+            Arc::clone(&shared),
+            resolver,
+            names,
             shutdown.subscribe(),
         )));
 

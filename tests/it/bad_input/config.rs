@@ -33,7 +33,7 @@ fn cases() -> Vec<(&'static str, String, &'static str)> {
             "hosts[0].name",
         ),
         (
-            "host address not ip:port",
+            "host address without a port",
             "[[hosts]]\nname = \"a\"\naddr = \"localhost\"\n".into(),
             "hosts[0].addr",
         ),

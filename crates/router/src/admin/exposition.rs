@@ -440,6 +440,18 @@ fn write_counters(m: &Metrics, out: &mut Exposition, live: &[&str]) {
         }
     }
     ejections.write_to(out);
+    let mut resolve_failures = Family::new(
+        "ringward_host_resolve_failures_total",
+        Kind::Counter,
+        "Failed lookups of a host's DNS name, by host (0 for a host given by IP address).",
+    );
+    for (name, m) in &hosts {
+        resolve_failures.sample(
+            &format!("host=\"{}\"", escape(name)),
+            m.resolve_failures.load(Ordering::Relaxed),
+        );
+    }
+    resolve_failures.write_to(out);
     write_guard(&m.guard, out);
 }
 

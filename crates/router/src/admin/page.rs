@@ -191,6 +191,29 @@ fn host_row(
     if let Some(health) = health {
         state_detail(out, health, now, steps);
     }
+    match (&h.location.addr, &h.location.error) {
+        (None, error) => {
+            let why = error.as_deref().unwrap_or("its name is not resolved yet");
+            let _ = write!(
+                out,
+                "<div><b class=\"bad\">takes no requests:</b> {}</div>",
+                html(why)
+            );
+        }
+        (Some(addr), Some(error)) => {
+            let _ = write!(
+                out,
+                "<div><b class=\"warn\">keeps {addr}:</b> {}</div>",
+                html(error)
+            );
+        }
+        (Some(_), None) => {}
+    }
+    let addr = match (h.configured.socket_addr(), h.location.addr) {
+        (Some(addr), _) => addr.to_string(),
+        (None, Some(resolved)) => format!("{} ({resolved})", h.configured),
+        (None, None) => h.configured.to_string(),
+    };
     let oldest = oldest.map_or(String::new(), |d| format!(", oldest {}", human(d)));
     let probe = health
         .and_then(|s| s.last_probe)
@@ -202,7 +225,7 @@ fn host_row(
         "<div class=\"muted\"><span class=\"nw\">{addr}</span> &middot; <span class=\"nw\">{in_flight} in flight{oldest}</span> \
 &middot; <span class=\"nw\">{ring_share:.0}% of the ring</span> &middot; <span class=\"nw\">weight {weight}</span> \
 &middot; <span class=\"nw\">{probe}</span></div></td>",
-        addr = h.addr,
+        addr = html(&addr),
         weight = h.weight,
     );
     let pool = health.and_then(|s| s.pool);

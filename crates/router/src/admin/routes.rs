@@ -180,7 +180,13 @@ pub(crate) fn hosts_json(shared: &Shared) -> Value {
             let (in_flight, _) = published.fleet.loads.oldest(i, now);
             json!({
                 "name": h.name,
-                "addr": h.addr.to_string(),
+                "addr": h.configured.to_string(),
+                // Where requests and probes go: the address itself, or what its name
+                // resolved to (kept through failed lookups); null: never resolved, so the
+                // host takes no requests.
+                "resolved": h.location.addr.is_some(),
+                "resolved_addr": h.location.addr.map(|a| a.to_string()),
+                "resolve_error": h.location.error.as_deref(),
                 "weight": h.weight,
                 "state": view.state_of(h.key),
                 "reason": health.and_then(|s| s.reason).map(|r| r.as_str()),
@@ -686,6 +692,7 @@ mod tests {
             &shared.keys,
             &shared.metrics,
             shared.now(),
+            |h| crate::control::fleet::Location::pending(&h.addr),
         )
         .expect("fleet");
         shared

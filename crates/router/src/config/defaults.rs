@@ -33,6 +33,9 @@ pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// `upstream.pool_max_idle_per_host`
 pub const POOL_MAX_IDLE_PER_HOST: u32 = 64;
+/// `upstream.resolve_interval`: how often host names are looked up again (a DNS change is
+/// followed within this, without a reload).
+pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(10);
 /// `limits.per_host_in_flight`
 pub const PER_HOST_IN_FLIGHT: u32 = 256;
 /// `limits.global_in_flight`

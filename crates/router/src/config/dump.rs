@@ -118,6 +118,7 @@ impl Config {
             pool_idle_timeout,
             pool_max_idle_per_host,
             tunnel_idle_timeout,
+            resolve_interval,
         } = upstream;
         out.table("upstream");
         out.duration("connect_timeout", *connect_timeout);
@@ -127,6 +128,7 @@ impl Config {
         out.duration("pool_idle_timeout", *pool_idle_timeout);
         out.int("pool_max_idle_per_host", u64::from(*pool_max_idle_per_host));
         out.duration("tunnel_idle_timeout", *tunnel_idle_timeout);
+        out.duration("resolve_interval", *resolve_interval);
 
         let LimitsConfig {
             per_host_in_flight,
@@ -411,6 +413,7 @@ body_idle_timeout = "3s"
 pool_idle_timeout = "2m"
 pool_max_idle_per_host = 7
 tunnel_idle_timeout = "15m"
+resolve_interval = "30s"
 
 [limits]
 per_host_in_flight = 100
@@ -433,6 +436,10 @@ weight = 3
 [[hosts]]
 name = "host-b"
 addr = "[fd00::12]:9001"
+
+[[hosts]]
+name = "host-c"
+addr = "worker-3.internal:9001"
 
 [health]
 stuck_after = "12s"
@@ -865,6 +872,7 @@ format = "text"
             "http2_keep_alive_interval = \"1m 30s\"",
             "ejection_max = \"1h 30m\"",
             "addr = \"[fd00::12]:9001\"",
+            "addr = \"worker-3.internal:9001\"",
         ] {
             assert!(
                 every.lines().any(|l| l == line),

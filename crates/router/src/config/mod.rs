@@ -6,13 +6,15 @@
 //!
 //! `error.rs` (what a bad file gets), `defaults.rs`, `types.rs` (the sections), `read.rs`
 //! (the walk over the TOML table and the cross-key rules), `reader.rs` (the typed accessors
-//! that collect errors with key paths), `passive.rs` (`[health]`), `guard.rs` (`[guard]`), `tls.rs`
-//! (`[listen.tls]`, whose PEM files are read while validating).
+//! that collect errors with key paths), `host_addr.rs` (`[[hosts]].addr`: `ip:port` or
+//! `name:port`), `passive.rs` (`[health]`), `guard.rs` (`[guard]`), `tls.rs` (`[listen.tls]`,
+//! whose PEM files are read while validating).
 
 pub mod defaults;
 mod dump;
 mod error;
 mod guard;
+mod host_addr;
 mod passive;
 mod read;
 mod reader;
@@ -21,6 +23,7 @@ mod types;
 
 pub use dump::REDACTED_TOKEN;
 pub use error::{ConfigError, ConfigErrors};
+pub use host_addr::HostAddr;
 pub use types::{
     AccessLogConfig, AccessLogFormat, AccessLogPath, ActiveProbeConfig, AdminConfig, AdminToken,
     Config, HealthSettings, HostConfig, LimitsConfig, ListenConfig, ReloadConfig, RetryConfig,

@@ -136,6 +136,7 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
             defaults::TUNNEL_IDLE_TIMEOUT,
             errors,
         ),
+        resolve_interval: up.duration("resolve_interval", defaults::RESOLVE_INTERVAL, errors),
     };
     // Cross-key rules compare only values that were read (or left to their default): a
     // value that failed to parse was replaced by its default, and comparing against that
@@ -451,7 +452,7 @@ fn read_hosts(root: &mut Section<'_>, errors: &mut Errors) -> Vec<HostConfig> {
             }
             Some(n) => Some(n.to_owned()),
         };
-        let addr = s.socket_addr("addr", errors);
+        let addr = s.host_addr("addr", errors);
         if !s.has("addr") {
             errors.push(s.path_of("addr"), "is required");
         }
@@ -464,8 +465,10 @@ fn read_hosts(root: &mut Section<'_>, errors: &mut Errors) -> Vec<HostConfig> {
                 );
             }
         }
-        if let Some(addr) = addr {
-            if let Some(j) = hosts.iter().position(|h| h.addr == addr) {
+        if let Some(addr) = &addr {
+            // Literal addresses compare as addresses, names as written (two names that
+            // resolve to one address are not caught here: that is DNS's say).
+            if let Some(j) = hosts.iter().position(|h| &h.addr == addr) {
                 errors.push(
                     s.path_of("addr"),
                     format!("duplicate address {addr} (also hosts[{j}])"),
@@ -479,7 +482,7 @@ fn read_hosts(root: &mut Section<'_>, errors: &mut Errors) -> Vec<HostConfig> {
         // Keep indexes aligned for later duplicate messages even when this entry is broken.
         hosts.push(HostConfig {
             name: name.unwrap_or_else(|| format!("\u{0}invalid-{i}")),
-            addr: addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            addr: addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)).into()),
             weight,
         });
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
-use super::{ConfigError, ConfigErrors};
+use super::{ConfigError, ConfigErrors, HostAddr};
 
 /// Collects errors while a config is being read and validated.
 #[derive(Debug, Default)]
@@ -353,6 +353,19 @@ impl<'t> Section<'t> {
                         "`{text}` is not a socket address (write ip:port, e.g. 127.0.0.1:9001)"
                     ),
                 );
+                None
+            }
+        }
+    }
+
+    /// A host's address: `ip:port` or `name:port` ([`HostAddr`]), or None when absent or
+    /// invalid (recorded).
+    pub(crate) fn host_addr(&mut self, key: &'static str, errors: &mut Errors) -> Option<HostAddr> {
+        let text = self.string(key, errors)?;
+        match text.parse::<HostAddr>() {
+            Ok(addr) => Some(addr),
+            Err(message) => {
+                errors.push(self.path_of(key), message);
                 None
             }
         }

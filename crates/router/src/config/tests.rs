@@ -54,6 +54,7 @@ fn the_design_example_is_valid_and_defaults_fill_the_rest() {
     assert_eq!(c.health.active.interval, Duration::from_millis(500));
     assert_eq!(c.health.active.timeout, Duration::from_millis(250));
     assert_eq!(c.upstream.connect_timeout, defaults::CONNECT_TIMEOUT);
+    assert_eq!(c.upstream.resolve_interval, Duration::from_secs(10));
     assert_eq!(c.listen.header_read_timeout, defaults::HEADER_READ_TIMEOUT);
     assert_eq!(c.limits.per_host_in_flight, defaults::PER_HOST_IN_FLIGHT);
     assert_eq!(c.limits.max_connections, 10_000);
@@ -126,7 +127,7 @@ x = 1
         "hosts[2].name: duplicate host name `a`",
         "hosts[2].addr: duplicate address",
         "hosts[3].name: must not be empty",
-        "hosts[3].addr: `localhost` is not a socket address",
+        "hosts[3].addr: `localhost` has no port (write ip:port or name:port",
         "health.max_ejected_share: must be between 0 and 1",
         "health.stuck_after: must be greater than 0",
         "health.active.timeout: must be less than health.active.interval",
@@ -171,6 +172,87 @@ interval = 500
             "health.active.interval: expected a duration string"
         ),
         "{errors:?}"
+    );
+}
+
+#[test]
+fn host_addresses_may_be_names_with_a_port() {
+    let c = Config::from_toml_str(
+        r#"
+[upstream]
+resolve_interval = "30s"
+
+[[hosts]]
+name = "a"
+addr = "worker-1.internal:9001"
+
+[[hosts]]
+name = "b"
+addr = "localhost:9002"
+
+[[hosts]]
+name = "c"
+addr = "[::1]:9003"
+
+[[hosts]]
+name = "d"
+addr = "10.0.0.4:9004"
+"#,
+    )
+    .expect("names are accepted");
+    let name = |n: &str, port| HostAddr::Name {
+        name: n.to_owned(),
+        port,
+    };
+    let addrs: Vec<&HostAddr> = c.hosts.iter().map(|h| &h.addr).collect();
+    assert_eq!(
+        addrs,
+        [
+            &name("worker-1.internal", 9001),
+            &name("localhost", 9002),
+            &HostAddr::Socket("[::1]:9003".parse().unwrap()),
+            &HostAddr::Socket("10.0.0.4:9004".parse().unwrap()),
+        ]
+    );
+    assert_eq!(c.upstream.resolve_interval, Duration::from_secs(30));
+}
+
+#[test]
+fn duplicate_addresses_are_refused_for_literals_and_for_the_same_name() {
+    let errors = errors_of(
+        r#"
+[[hosts]]
+name = "a"
+addr = "10.0.0.1:9001"
+
+[[hosts]]
+name = "b"
+addr = "10.0.0.1:9001"
+
+[[hosts]]
+name = "c"
+addr = "worker-1.internal:9001"
+
+[[hosts]]
+name = "d"
+addr = "Worker-1.Internal:9001"
+
+[[hosts]]
+name = "e"
+addr = "worker-1.internal:9002"
+
+[[hosts]]
+name = "f"
+addr = "worker-2.internal:0"
+"#,
+    );
+    assert_eq!(
+        errors,
+        [
+            "hosts[1].addr: duplicate address 10.0.0.1:9001 (also hosts[0])",
+            "hosts[3].addr: duplicate address worker-1.internal:9001 (also hosts[2])",
+            "hosts[5].addr: port must not be 0",
+        ]
     );
 }
 

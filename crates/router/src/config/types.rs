@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::HeaderName;
 
 use super::defaults;
+use super::host_addr::HostAddr;
 use crate::proxy::key::KeySource;
 
 /// The validated configuration.
@@ -227,6 +228,8 @@ pub struct UpstreamConfig {
     /// An upgraded connection (a WebSocket tunnel) with no byte either way for this long is
     /// closed.
     pub tunnel_idle_timeout: Duration,
+    /// How often the names of hosts given as `name:port` are looked up again.
+    pub resolve_interval: Duration,
 }
 
 /// `[limits]`
@@ -263,8 +266,9 @@ pub struct RetryConfig {
 pub struct HostConfig {
     /// Unique name (named in the upstream header and the admin API).
     pub name: String,
-    /// Where the host listens.
-    pub addr: SocketAddr,
+    /// Where the host listens: an IP address, or a name the router resolves (and re-resolves
+    /// every `upstream.resolve_interval`).
+    pub addr: HostAddr,
     /// Ring weight (> 0).
     pub weight: u32,
 }
@@ -338,6 +342,7 @@ impl Config {
                 pool_idle_timeout: defaults::POOL_IDLE_TIMEOUT,
                 pool_max_idle_per_host: defaults::POOL_MAX_IDLE_PER_HOST,
                 tunnel_idle_timeout: defaults::TUNNEL_IDLE_TIMEOUT,
+                resolve_interval: defaults::RESOLVE_INTERVAL,
             },
             limits: LimitsConfig {
                 per_host_in_flight: defaults::PER_HOST_IN_FLIGHT,
@@ -356,7 +361,7 @@ impl Config {
                 .iter()
                 .map(|(name, addr)| HostConfig {
                     name: name.clone(),
-                    addr: *addr,
+                    addr: HostAddr::Socket(*addr),
                     weight: 1,
                 })
                 .collect(),

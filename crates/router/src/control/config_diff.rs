@@ -198,7 +198,7 @@ mod tests {
         let mut new = config(&[("a", 1), ("b", 20), ("d", 4)]);
         new.hosts.push(HostConfig {
             name: "e".to_owned(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 5)),
+            addr: SocketAddr::from(([127, 0, 0, 1], 5)).into(),
             weight: 2,
         });
         let diff = ConfigDiff::between(&old, &new);
@@ -207,6 +207,19 @@ mod tests {
         assert_eq!(diff.hosts_changed, ["b"]);
         assert!(diff.sections.is_empty(), "{diff:?}");
         assert_eq!(diff.to_string(), "hosts +d +e -c ~b");
+    }
+
+    #[test]
+    fn a_host_given_by_name_and_the_resolve_interval_apply_at_once() {
+        let old = config(&[("a", 1)]);
+        let mut new = old.clone();
+        new.hosts[0].addr = "worker-1.internal:9001".parse().expect("a name");
+        new.upstream.resolve_interval = Duration::from_secs(3);
+        let diff = ConfigDiff::between(&old, &new);
+        assert_eq!(diff.hosts_changed, ["a"]);
+        assert_eq!(diff.sections, ["upstream"]);
+        assert!(diff.restart_needed.is_empty(), "{diff:?}");
+        assert_eq!(diff.to_string(), "hosts ~a; sections upstream");
     }
 
     #[test]

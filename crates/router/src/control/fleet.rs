@@ -1,6 +1,7 @@
 //! A ring generation: the ring, the per-host facts the proxy needs (name, address, metrics
-//! handle, stable health key) indexed by `HostId`, and the in-flight counters. Rebuilt only
-//! when membership or weights change; admission changes only publish a new [`Published`].
+//! handle, stable health key) indexed by `HostId`, and the in-flight counters. Rebuilt when
+//! membership or weights change, and (same ring, same counters) when a host name resolves to
+//! a new address; admission changes only publish a new [`Published`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,9 +11,9 @@ use std::time::Instant;
 use http::HeaderValue;
 use http::uri::Authority;
 use ringward_embed::HostLoads;
-use router_core::{Admission, HostId, HostSpec, Ring, Snapshot};
+use router_core::{Admission, HostId, HostSpec, Ring, SkipReason, Snapshot};
 
-use crate::config::{ConfigErrors, HostConfig};
+use crate::config::{ConfigErrors, HostAddr, HostConfig};
 use crate::metrics::{HostMetrics, Metrics};
 
 /// A host's key in the health state machine: stable for a name across reloads (HostIds are not).
@@ -32,16 +33,48 @@ impl HostKeys {
     }
 }
 
+/// Where a host is: its address when known, and the latest failure to resolve its name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Location {
+    /// Where it listens; `None` for a name that has not resolved yet (the host takes no
+    /// requests and is not probed).
+    pub(crate) addr: Option<SocketAddr>,
+    /// Why the latest lookup of its name failed (with `addr` set, the last good address is
+    /// kept meanwhile); `None` for an IP address and for a name whose last lookup succeeded.
+    pub(crate) error: Option<Arc<str>>,
+}
+
+impl Location {
+    /// Where a host given by IP address is.
+    pub(crate) fn at(addr: SocketAddr) -> Location {
+        Location {
+            addr: Some(addr),
+            error: None,
+        }
+    }
+
+    /// A name not looked up yet (a reload added it; the resolver task looks it up at once).
+    pub(crate) fn pending(configured: &HostAddr) -> Location {
+        Location {
+            addr: None,
+            error: Some(format!("{configured} is not resolved yet").into()),
+        }
+    }
+}
+
 /// What the proxy knows about one host of a ring generation.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct FleetHost {
     /// The configured name.
     pub(crate) name: String,
-    /// Where it listens.
-    pub(crate) addr: SocketAddr,
+    /// Its address as configured: an IP address, or a name resolved into `location`.
+    pub(crate) configured: HostAddr,
+    /// Where it listens now (for the prober and the admin API; the proxy uses `authority`).
+    pub(crate) location: Location,
     /// Its ring weight.
     pub(crate) weight: u32,
-    /// `ip:port`, for upstream URIs.
+    /// `ip:port`, for upstream URIs (so the request path never resolves a name). For a host
+    /// with no address, its configured `name:port`: never used, as the snapshot closes it.
     pub(crate) authority: Authority,
     /// Its key in the health state machine.
     pub(crate) key: HostKey,
@@ -63,7 +96,8 @@ pub(crate) struct Fleet {
 }
 
 impl Fleet {
-    /// Builds the ring and host table for `hosts`.
+    /// Builds the ring and host table for `hosts`; `locate` says where a host given by name
+    /// is (a host given by IP address is at that address).
     ///
     /// # Errors
     /// The ring refuses the hosts (validation should have caught it).
@@ -73,6 +107,7 @@ impl Fleet {
         keys: &HostKeys,
         metrics: &Metrics,
         base: Instant,
+        locate: impl Fn(&HostConfig) -> Location,
     ) -> Result<Fleet, ConfigErrors> {
         let ring = Ring::try_new(hosts.iter().map(|h| HostSpec {
             name: h.name.clone(),
@@ -88,7 +123,11 @@ impl Fleet {
                     format!("ring lost host {}", spec.name),
                 ));
             };
-            let authority = Authority::try_from(host.addr.to_string())
+            let location = match host.addr.socket_addr() {
+                Some(addr) => Location::at(addr),
+                None => locate(host),
+            };
+            let authority = authority_of(&host.addr, location.addr)
                 .map_err(|e| ConfigErrors::single("hosts", e.to_string()))?;
             let header_value = HeaderValue::from_str(&host.name).map_err(|_| {
                 ConfigErrors::single(
@@ -99,7 +138,8 @@ impl Fleet {
             table.push(FleetHost {
                 header_value,
                 name: host.name.clone(),
-                addr: host.addr,
+                configured: host.addr.clone(),
+                location,
                 weight: host.weight,
                 authority,
                 key: keys.key(&host.name),
@@ -129,6 +169,35 @@ impl Fleet {
             &from,
         ));
         self
+    }
+
+    /// This generation's ring, counters and hosts with the hosts of `moved` at their new
+    /// locations (by name, where the configured address is still the one that was looked
+    /// up), or `None` when no host's location differs. No key moves (the ring hashes names)
+    /// and the in-flight counters are the same ones.
+    pub(crate) fn relocated(&self, moved: &HashMap<String, (HostAddr, Location)>) -> Option<Fleet> {
+        let mut hosts = self.hosts.clone();
+        let mut changed = false;
+        for host in &mut hosts {
+            let Some((configured, location)) = moved.get(&host.name) else {
+                continue;
+            };
+            if *configured != host.configured || *location == host.location {
+                continue;
+            }
+            // A valid name and port, or an IP address and port, always make an authority.
+            let Ok(authority) = authority_of(&host.configured, location.addr) else {
+                continue;
+            };
+            host.location = location.clone();
+            host.authority = authority;
+            changed = true;
+        }
+        changed.then(|| Fleet {
+            ring: Arc::clone(&self.ring),
+            hosts,
+            loads: Arc::clone(&self.loads),
+        })
     }
 
     /// The host with this id.
@@ -169,16 +238,31 @@ impl Published {
             .count()
     }
 
-    /// Everything open, for a fleet nobody has judged yet.
+    /// Everything with an address open, for a fleet nobody has judged yet.
     pub(crate) fn open(fleet: Arc<Fleet>, generation: u64) -> Published {
-        let n = fleet.hosts.len();
+        let admission = fleet
+            .hosts
+            .iter()
+            .map(|h| match h.location.addr {
+                Some(_) => Admission::Open,
+                None => Admission::Closed(SkipReason::Unresolved),
+            })
+            .collect();
         Published {
-            snapshot: Snapshot::new(
-                Arc::clone(&fleet.ring),
-                vec![Admission::Open; n],
-                generation,
-            ),
+            snapshot: Snapshot::new(Arc::clone(&fleet.ring), admission, generation),
             fleet,
         }
+    }
+}
+
+/// The upstream authority of a host: its address, or for a host with none its configured
+/// `name:port` (never dialled: such a host is closed in every snapshot).
+fn authority_of(
+    configured: &HostAddr,
+    addr: Option<SocketAddr>,
+) -> Result<Authority, http::uri::InvalidUri> {
+    match addr {
+        Some(addr) => Authority::try_from(addr.to_string()),
+        None => Authority::try_from(configured.to_string()),
     }
 }

@@ -4,8 +4,9 @@
 //! them (`outbox`) and the view it publishes
 //! (`view`), the health task itself (`task`: health state machine and cascade guard), the
 //! active prober (`probe`), the restricted Vals the request path reads (`vals`), hot
-//! reload (`reload`), and the status page's short history the health task records
-//! (`history`).
+//! reload (`reload`), the status page's short history the health task records
+//! (`history`), and the hosts given by DNS name: how a name is looked up (`resolver`), one
+//! name's state (`resolution`) and the task that re-resolves them (`resolve`).
 
 pub(crate) mod config_diff;
 pub(crate) mod fleet;
@@ -15,6 +16,9 @@ pub(crate) mod messages;
 pub(crate) mod outbox;
 pub(crate) mod probe;
 pub(crate) mod reload;
+pub(crate) mod resolution;
+pub(crate) mod resolve;
+pub(crate) mod resolver;
 pub(crate) mod shared;
 pub(crate) mod task;
 pub(crate) mod vals;

@@ -30,12 +30,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
         let active = &config.health.active;
         let fleet = shared.fleet();
         for host in &fleet.hosts {
-            let task = probe_one(
-                client.clone(),
-                host.addr,
-                active.path.clone(),
-                active.timeout,
-            );
+            // A host whose name never resolved has nowhere to be probed (and takes no
+            // requests).
+            let Some(addr) = host.location.addr else {
+                continue;
+            };
+            let task = probe_one(client.clone(), addr, active.path.clone(), active.timeout);
             let shared = Arc::clone(&shared);
             let key: HostKey = host.key;
             tokio::spawn(async move {

@@ -11,9 +11,9 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, ConfigErrors};
+use crate::config::{Config, ConfigErrors, HostConfig};
 use crate::control::config_diff::ConfigDiff;
-use crate::control::fleet::Fleet;
+use crate::control::fleet::{Fleet, Location};
 use crate::control::messages::Control;
 use crate::control::shared::Shared;
 use crate::control::task::admissions;
@@ -152,6 +152,16 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<ConfigDiff, 
     let hosts_changed = config.hosts != old.hosts
         || config.limits.per_host_in_flight != old.limits.per_host_in_flight;
     if hosts_changed {
+        let previous = shared.fleet();
+        // A host given by a name keeps where it was resolved if its name did not change; a
+        // new name waits (closed) for the resolver task, woken below.
+        let located = |h: &HostConfig| {
+            previous
+                .id_of(&h.name)
+                .map(|id| previous.host(id))
+                .filter(|p| p.configured == h.addr)
+                .map_or_else(|| Location::pending(&h.addr), |p| p.location.clone())
+        };
         let fleet = Arc::new(
             Fleet::build(
                 &config.hosts,
@@ -159,8 +169,9 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<ConfigDiff, 
                 &shared.keys,
                 &shared.metrics,
                 shared.now(),
+                located,
             )?
-            .inherit_loads(&shared.fleet(), config.limits.per_host_in_flight),
+            .inherit_loads(&previous, config.limits.per_host_in_flight),
         );
         // Publish the new ring at once, carrying over the admission of surviving hosts; the
         // health task then adopts the fleet and refines it.
@@ -190,6 +201,9 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<ConfigDiff, 
     shared.global.set_cap(config.limits.global_in_flight);
     let _ = shared.control.send(Control::Reloaded);
     shared.config.store(Arc::new(config));
+    // Every reload looks host names up again at once: new names get an address, and a
+    // SIGHUP is how an operator makes a DNS change count before the next interval.
+    shared.resolve_now.notify_one();
     shared
         .metrics
         .counters

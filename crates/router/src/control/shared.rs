@@ -64,6 +64,9 @@ pub(crate) struct Shared {
     pub(crate) shutting_down: AtomicBool,
     /// Set by `POST /admin/ready {"ready": false}`: `/readyz` fails with this reason.
     pub(crate) unready: arc_swap::ArcSwapOption<String>,
+    /// Wakes the resolver task (`control::resolve`) to look host names up now: a reload
+    /// may have added one.
+    pub(crate) resolve_now: tokio::sync::Notify,
     /// Serialises snapshot publication between reloads and the health task.
     publish: Mutex<()>,
 }
@@ -114,6 +117,7 @@ impl Shared {
             tunnels,
             shutting_down: AtomicBool::new(false),
             unready: arc_swap::ArcSwapOption::empty(),
+            resolve_now: tokio::sync::Notify::new(),
             publish: Mutex::new(()),
         }
     }
@@ -190,7 +194,10 @@ impl Shared {
         let clock: Arc<dyn Clock> = Arc::new(crate::clock::TokioClock);
         let metrics = Metrics::default();
         let keys = HostKeys::default();
-        let fleet = Fleet::build(&config.hosts, 16, &keys, &metrics, clock.now()).expect("fleet");
+        let fleet = Fleet::build(&config.hosts, 16, &keys, &metrics, clock.now(), |h| {
+            crate::control::fleet::Location::pending(&h.addr)
+        })
+        .expect("fleet");
         let (events, events_rx) = mpsc::channel(64);
         let (control, control_rx) = mpsc::unbounded_channel();
         let clients = UpstreamClients::build(&config.upstream, 1);

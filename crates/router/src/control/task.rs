@@ -480,9 +480,16 @@ fn secs(d: Duration) -> Duration {
 /// Admission of each fleet host (by HostId index) from the health snapshot: the one mapping
 /// from health to routing, shared with embedders (`ringward_embed::admission`). A host in
 /// probation gets its share of its own keys as a ramp in the snapshot itself, so the proxy
-/// and `/admin/route` make the same choice.
+/// and `/admin/route` make the same choice. A host with no address (a name that has not
+/// resolved) is closed whatever its health, panic mode included.
 pub(crate) fn admissions(fleet: &Fleet, snapshot: &HealthSnapshot<HostKey>) -> Vec<Admission> {
-    ringward_embed::admissions(fleet.hosts.iter().map(|h| h.key), snapshot)
+    let mut admission = ringward_embed::admissions(fleet.hosts.iter().map(|h| h.key), snapshot);
+    for (a, host) in admission.iter_mut().zip(&fleet.hosts) {
+        if host.location.addr.is_none() {
+            *a = Admission::Closed(router_core::SkipReason::Unresolved);
+        }
+    }
+    admission
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {

@@ -53,6 +53,8 @@ pub(crate) struct HostMetrics {
     /// Ejections, by reason (`health::Reason::EJECTIONS` order): every series exists at 0
     /// from the start, so `increase()` sees the first ejection.
     pub(crate) ejections: [AtomicU64; health::Reason::EJECTIONS.len()],
+    /// Failed lookups of the host's name (always 0 for a host given by IP address).
+    pub(crate) resolve_failures: AtomicU64,
 }
 
 impl HostMetrics {

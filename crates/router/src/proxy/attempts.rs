@@ -355,7 +355,7 @@ mod tests {
         let hosts: Vec<HostConfig> = (0..n)
             .map(|i| HostConfig {
                 name: format!("h{i}"),
-                addr: SocketAddr::from(([127, 0, 0, 1], 9000 + i as u16)),
+                addr: SocketAddr::from(([127, 0, 0, 1], 9000 + i as u16)).into(),
                 weight: 1,
             })
             .collect();
@@ -366,6 +366,7 @@ mod tests {
                 &HostKeys::default(),
                 &Metrics::default(),
                 Instant::now(),
+                |h| crate::control::fleet::Location::pending(&h.addr),
             )
             .expect("fleet"),
         )
