@@ -570,7 +570,11 @@ fn a_peer_ejection_is_adopted_until_its_end_within_the_cap_then_probation_decide
     assert_eq!(sim.host(4).reason, Some(Reason::Peer));
     assert_eq!(sim.host(4).strikes, 0);
     // Adopting it again, or another peer's word on it, changes nothing.
-    assert!(sim.health.adopt_peer_ejection(4, sim.at(9_000), sim.at(100)).is_none());
+    assert!(
+        sim.health
+            .adopt_peer_ejection(4, sim.at(9_000), sim.at(100))
+            .is_none()
+    );
     // A faulty peer "ejects" everything: the cap (3 of 10) holds.
     for host in 0..10 {
         sim.health.adopt_peer_ejection(host, until, sim.at(200));
@@ -583,9 +587,17 @@ fn a_peer_ejection_is_adopted_until_its_end_within_the_cap_then_probation_decide
         .count();
     assert_eq!(out, 3, "the ejected-share cap counts adopted ejections");
     // An ejection already over, or on a drained host, is not adopted.
-    assert!(sim.health.adopt_peer_ejection(9, sim.at(300), sim.at(300)).is_none());
+    assert!(
+        sim.health
+            .adopt_peer_ejection(9, sim.at(300), sim.at(300))
+            .is_none()
+    );
     sim.operator(300, 8, OperatorCommand::Drain);
-    assert!(sim.health.adopt_peer_ejection(8, until, sim.at(300)).is_none());
+    assert!(
+        sim.health
+            .adopt_peer_ejection(8, until, sim.at(300))
+            .is_none()
+    );
     assert_eq!(sim.state(8), StateKind::Draining);
     // At its end, this router's own evidence decides: probation, as after its own ejection.
     sim.advance(5_001);
