@@ -86,13 +86,25 @@ impl Ring {
         })
     }
 
+    /// A ring with no host, for a fleet whose membership has none yet (a router in fleet
+    /// mode before any host registered): it routes nothing. Every walk over it is empty and
+    /// [`Snapshot::route`](crate::Snapshot::route) finds no host; [`Ring::primary`] must not
+    /// be asked (check [`Ring::is_empty`]).
+    pub fn empty() -> Ring {
+        Ring {
+            hosts: Box::default(),
+            table: Box::default(),
+            shift: 63,
+        }
+    }
+
     /// The number of hosts.
     #[inline]
     pub fn len(&self) -> usize {
         self.hosts.len()
     }
 
-    /// Always false: a ring has at least one host.
+    /// Whether the ring has no host ([`Ring::empty`]; [`Ring::try_new`] refuses none).
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.hosts.is_empty()
@@ -124,6 +136,9 @@ impl Ring {
     }
 
     /// The key's own host (the first candidate): the cheapest lookup.
+    ///
+    /// # Panics
+    /// On an empty ring ([`Ring::empty`]).
     #[inline]
     pub fn primary(&self, hash: crate::KeyHash) -> HostId {
         HostId(u32::from(self.slot_host(hash.0)))
@@ -276,8 +291,22 @@ fn build_table(hosts: &[HostSpec], slots: usize, shift: u32) -> Box<[u16]> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::KeyHash;
+
+    #[test]
+    fn an_empty_ring_walks_and_routes_nowhere() {
+        let ring = Arc::new(Ring::empty());
+        assert!(ring.is_empty());
+        assert_eq!(ring.candidates(KeyHash::of(b"k")).next(), None);
+        assert!(ring.slot_counts().is_empty());
+        let snapshot = crate::Snapshot::new(Arc::clone(&ring), Vec::new(), 0);
+        let loads = crate::inflight::NoLoads;
+        let bounded = crate::BoundedLoads::default();
+        assert_eq!(snapshot.route(KeyHash::of(b"k"), &loads, &bounded), None);
+    }
 
     fn fleet(n: usize) -> Vec<HostSpec> {
         (0..n)

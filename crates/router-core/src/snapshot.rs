@@ -91,6 +91,9 @@ impl Snapshot {
         loads: &impl InFlight,
         bounded: &BoundedLoads,
     ) -> Option<HostId> {
+        if self.admission.is_empty() {
+            return None; // an empty ring: nothing to route to
+        }
         // Fast path, the same decision as the walk's first step: the key's own
         // host is open, under its hard limit and under the floor.
         let own = self.ring.primary(hash);
