@@ -255,8 +255,12 @@ impl Client {
     }
 }
 
-/// `host:port` or `http://host:port` as the base (`http://host:port`) paths are put after.
-fn parse_endpoint(text: &str) -> Result<String, Error> {
+/// An endpoint as written in a config (`host:port` or `http://host:port`), as the base
+/// (`http://host:port`) request paths go after.
+///
+/// # Errors
+/// It is not one of those forms (https, a path, no port).
+pub fn parse_endpoint(text: &str) -> Result<String, Error> {
     let trimmed = text.trim().trim_end_matches('/');
     let with_scheme = if trimmed.contains("://") {
         trimmed.to_owned()

@@ -32,7 +32,7 @@ mod error;
 mod types;
 mod watch;
 
-pub use client::{Client, Options};
+pub use client::{Client, Options, parse_endpoint};
 pub use error::Error;
 pub use types::{Event, EventKind, KeyValue, LeaseId, Range, prefix_end};
 pub use watch::{Watch, WatchBatch};

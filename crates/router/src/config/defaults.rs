@@ -74,3 +74,12 @@ pub const ACCESS_LOG_ENABLED: bool = false;
 pub const TUNNEL_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// `limits.max_tunnels`
 pub const MAX_TUNNELS: u32 = 10_000;
+/// `discovery.etcd.prefix`
+pub const ETCD_PREFIX: &str = "/ringward/";
+/// `discovery.etcd.connect_timeout`
+pub const ETCD_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// `discovery.etcd.request_timeout`
+pub const ETCD_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+/// `discovery.etcd.remove_delay`: a host whose key is deleted stays in the ring this long
+/// (a restart re-registers within it: no churn).
+pub const ETCD_REMOVE_DELAY: Duration = Duration::from_secs(5);

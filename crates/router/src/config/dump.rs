@@ -15,7 +15,8 @@ use health::guard::GuardConfig;
 use health::{HealthConfig, PanicPolicy};
 
 use super::types::{
-    AccessLogConfig, ActiveProbeConfig, AdminConfig, Config, HealthSettings, HostConfig,
+    AccessLogConfig, ActiveProbeConfig, AdminConfig, Config, DiscoveryConfig, EtcdConfig,
+    HealthSettings, HostConfig,
     LimitsConfig, ListenConfig, ReloadConfig, RetryConfig, RouteConfig, TlsCertFiles, TlsConfig,
     UpstreamConfig,
 };
@@ -44,6 +45,7 @@ impl Config {
             guard,
             reload,
             access_log,
+            discovery,
         } = self;
         let mut out = Toml::default();
         out.comment("Ringward's effective configuration: every key, defaults filled in.");
@@ -284,6 +286,31 @@ impl Config {
         out.string("path", &path.to_string());
         out.string("format", &format.to_string());
 
+        let DiscoveryConfig { etcd } = discovery;
+        match etcd {
+            Some(EtcdConfig {
+                endpoints,
+                prefix,
+                name,
+                connect_timeout,
+                request_timeout,
+                remove_delay,
+            }) => {
+                out.table("discovery.etcd");
+                let list = endpoints.iter().map(|e| toml::Value::String(e.clone()));
+                out.value("endpoints", toml::Value::Array(list.collect()));
+                out.string("prefix", prefix);
+                match name {
+                    Some(n) => out.string("name", n),
+                    None => out.comment("name: not set (the machine's host name and the process ID)"),
+                }
+                out.duration("connect_timeout", *connect_timeout);
+                out.duration("request_timeout", *request_timeout);
+                out.duration("remove_delay", *remove_delay);
+            }
+            None => out.comment("[discovery.etcd]: not set (hosts only from [[hosts]])"),
+        }
+
         out.0
     }
 }
@@ -493,6 +520,14 @@ poll_interval = "5s"
 enabled = true
 path = "/var/log/ringward/access.log"
 format = "text"
+
+[discovery.etcd]
+endpoints = ["10.0.0.5:2379", "http://etcd-2.internal:2379"]
+prefix = "/fleet-a/"
+name = "edge-1"
+connect_timeout = "2s"
+request_timeout = "4s"
+remove_delay = "8s"
 "#;
 
     /// `EVERY_KEY_TEMPLATE` with its certificate files written (a TLS section is read with
@@ -511,7 +546,8 @@ format = "text"
 
     /// Sections that are absent by default: the dump names them in a comment
     /// (`# [listen.tls]: not set ...`) instead of writing their keys.
-    const OPTIONAL_SECTIONS: [&str; 2] = ["listen.tls", "listen.tls.certificates"];
+    const OPTIONAL_SECTIONS: [&str; 3] =
+        ["listen.tls", "listen.tls.certificates", "discovery.etcd"];
 
     /// Whether `dump` says `section` (one of `OPTIONAL_SECTIONS`) is not set.
     fn says_unset(dump: &str, section: &str) -> bool {
@@ -650,6 +686,7 @@ format = "text"
             "listen",
             "listen.tls",
             "listen.tls.certificates",
+            "discovery.etcd",
             "reload",
             "retry",
             "route",

@@ -7,10 +7,12 @@
 //! `error.rs` (what a bad file gets), `defaults.rs`, `types.rs` (the sections), `read.rs`
 //! (the walk over the TOML table and the cross-key rules), `reader.rs` (the typed accessors
 //! that collect errors with key paths), `host_addr.rs` (`[[hosts]].addr`: `ip:port` or
-//! `name:port`), `passive.rs` (`[health]`), `guard.rs` (`[guard]`), `tls.rs` (`[listen.tls]`,
+//! `name:port`), `passive.rs` (`[health]`), `guard.rs` (`[guard]`), `discovery.rs`
+//! (`[discovery.etcd]`), `tls.rs` (`[listen.tls]`,
 //! whose PEM files are read while validating).
 
 pub mod defaults;
+mod discovery;
 mod dump;
 mod error;
 mod guard;
@@ -26,6 +28,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use host_addr::HostAddr;
 pub use types::{
     AccessLogConfig, AccessLogFormat, AccessLogPath, ActiveProbeConfig, AdminConfig, AdminToken,
+    DiscoveryConfig, EtcdConfig,
     Config, HealthSettings, HostConfig, LimitsConfig, ListenConfig, ReloadConfig, RetryConfig,
     RouteConfig, TlsCertFiles, TlsConfig, UpstreamConfig,
 };

@@ -174,7 +174,8 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
     };
     rt.finish(errors);
 
-    let hosts = read_hosts(&mut root, errors);
+    let discovery = super::discovery::read(&mut root, errors);
+    let hosts = read_hosts(&mut root, discovery.etcd.is_some(), errors);
     let health = read_health(&mut root, errors);
     let guard = guard::read(&mut root, errors);
 
@@ -200,6 +201,7 @@ fn read(table: &toml::Table, errors: &mut Errors) -> Config {
         guard,
         reload,
         access_log,
+        discovery,
     }
 }
 
@@ -414,10 +416,14 @@ fn read_route(root: &mut Section<'_>, errors: &mut Errors) -> RouteConfig {
     }
 }
 
-fn read_hosts(root: &mut Section<'_>, errors: &mut Errors) -> Vec<HostConfig> {
+/// `[[hosts]]`; none is an error unless hosts come from `[discovery.etcd]`.
+fn read_hosts(root: &mut Section<'_>, discovered: bool, errors: &mut Errors) -> Vec<HostConfig> {
     let sections = root.tables("hosts", errors);
-    if sections.is_empty() {
-        errors.push("hosts", "at least one [[hosts]] entry is required");
+    if sections.is_empty() && !discovered {
+        errors.push(
+            "hosts",
+            "at least one [[hosts]] entry is required (or hosts from [discovery.etcd])",
+        );
     }
     if sections.len() > router_core::MAX_HOSTS {
         errors.push(

@@ -36,6 +36,35 @@ pub struct Config {
     pub reload: ReloadConfig,
     /// `[access_log]`: one line per request.
     pub access_log: AccessLogConfig,
+    /// `[discovery]`: hosts and fleet state from elsewhere than this file.
+    pub discovery: DiscoveryConfig,
+}
+
+/// `[discovery]`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiscoveryConfig {
+    /// `[discovery.etcd]`: fleet mode through etcd v3, if configured.
+    pub etcd: Option<EtcdConfig>,
+}
+
+/// `[discovery.etcd]`: hosts registered under `{prefix}hosts/`, and operator commands and
+/// health ejections shared with the other routers watching the same prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdConfig {
+    /// etcd's client endpoints (`host:port` or `http://host:port`), tried in turn.
+    pub endpoints: Vec<String>,
+    /// The key prefix shared by the fleet (starts and ends with `/`).
+    pub prefix: String,
+    /// This router's name among its peers (in the keys it writes); `None`: the machine's
+    /// host name and the process ID.
+    pub name: Option<String>,
+    /// Time allowed to connect to an endpoint.
+    pub connect_timeout: std::time::Duration,
+    /// Time allowed for one etcd request.
+    pub request_timeout: std::time::Duration,
+    /// How long a host whose key was deleted stays in the ring (damps flaps: a key deleted
+    /// and re-created within it changes nothing).
+    pub remove_delay: std::time::Duration,
 }
 
 /// `[access_log]`
@@ -379,6 +408,7 @@ impl Config {
                 poll_interval: defaults::RELOAD_POLL_INTERVAL,
             },
             access_log: AccessLogConfig::default(),
+            discovery: DiscoveryConfig::default(),
         }
     }
 
