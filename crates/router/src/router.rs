@@ -19,6 +19,7 @@ use crate::config::{Config, ConfigErrors};
 use crate::conn::cap::ConnCap;
 use crate::conn::server;
 use crate::conn::workers::{self, Workers};
+use crate::control::etcd::{self, EtcdLink};
 use crate::control::fleet::{Fleet, HostKeys};
 use crate::control::inflight::GlobalLoad;
 use crate::control::resolve::{self, Names};
@@ -185,10 +186,20 @@ impl Router {
         let metrics = Metrics::default();
         let keys = HostKeys::default();
         let global = Arc::new(GlobalLoad::new(config.limits.global_in_flight));
-        let names =
-            Names::resolve_at_start(&config.hosts, &resolver, &metrics, || clock.now()).await;
+        // Fleet mode: the hosts registered in etcd join the first ring (if etcd answers now;
+        // the link keeps trying otherwise).
+        let etcd = match &config.discovery.etcd {
+            Some(etcd) => Some(Arc::new(EtcdLink::new(etcd)?)),
+            None => None,
+        };
+        let discovered = match &etcd {
+            Some(link) => etcd::start_hosts(link, clock.now()).await,
+            None => Vec::new(),
+        };
+        let hosts = crate::control::reload::effective_hosts(&config.hosts, &discovered);
+        let names = Names::resolve_at_start(&hosts, &resolver, &metrics, || clock.now()).await;
         let fleet = Arc::new(Fleet::build(
-            &config.hosts,
+            &hosts,
             config.limits.per_host_in_flight,
             &keys,
             &metrics,
@@ -207,9 +218,11 @@ impl Router {
             usize::try_from(config.limits.max_connections).unwrap_or(usize::MAX),
             Arc::clone(&metrics.connections),
         );
-        let shared = Arc::new(Shared::new(
+        let mut shared = Shared::new(
             config, fleet, global, upstream, metrics, keys, events_tx, control_tx, clock,
-        ));
+        );
+        shared.etcd = etcd.clone();
+        let shared = Arc::new(shared);
         let (shutdown, _) = watch::channel(false);
         let (admin_shutdown, _) = watch::channel(false);
 
@@ -220,6 +233,13 @@ impl Router {
             Arc::clone(&shared),
             shutdown.subscribe(),
         )));
+        if let Some(link) = etcd {
+            background.push(tokio::spawn(etcd::run(
+                Arc::clone(&shared),
+                link,
+                shutdown.subscribe(),
+            )));
+        }
         background.push(tokio::spawn(resolve::run(
             Arc::clone(&shared),
             resolver,

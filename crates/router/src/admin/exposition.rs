@@ -131,6 +131,47 @@ fn render_workers(shared: &Shared, out: &mut Exposition) {
         .map_or(0, |l| l.dropped.load(std::sync::atomic::Ordering::Relaxed));
     dropped.sample("", lost);
     dropped.write_to(out);
+    // Fleet mode's link to etcd (every series at 0 outside it).
+    let link = shared.etcd.as_ref();
+    let status = link.map(|l| l.status.load_full());
+    for (name, kind, help, value) in [
+        (
+            "ringward_discovery_connected",
+            Kind::Gauge,
+            "1 while etcd answers and the watch is open ([discovery.etcd]); 0 otherwise.",
+            u64::from(status.as_ref().is_some_and(|s| s.connected)),
+        ),
+        (
+            "ringward_discovery_revision",
+            Kind::Gauge,
+            "The last etcd revision this router has seen.",
+            status
+                .as_ref()
+                .map_or(0, |s| u64::try_from(s.revision).unwrap_or(0)),
+        ),
+        (
+            "ringward_discovery_hosts",
+            Kind::Gauge,
+            "Hosts registered in etcd as last known.",
+            status.as_ref().map_or(0, |s| s.hosts as u64),
+        ),
+        (
+            "ringward_discovery_events_total",
+            Kind::Counter,
+            "Changes under the fleet's etcd prefix applied.",
+            link.map_or(0, |l| l.events.load(std::sync::atomic::Ordering::Relaxed)),
+        ),
+        (
+            "ringward_discovery_invalid_total",
+            Kind::Counter,
+            "etcd registrations and records ignored (malformed, or a name [[hosts]] has).",
+            link.map_or(0, |l| l.invalid.load(std::sync::atomic::Ordering::Relaxed)),
+        ),
+    ] {
+        let mut family = Family::new(name, kind, help);
+        family.sample("", value);
+        family.write_to(out);
+    }
     let mut handshakes = Family::new(
         "ringward_tls_handshakes_total",
         Kind::Counter,

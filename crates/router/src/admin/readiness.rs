@@ -31,7 +31,12 @@ pub(crate) fn readyz(shared: &Shared) -> Response<ProxyBody> {
         );
     }
     if any_eligible(&shared.published.load()) {
-        text(StatusCode::OK, "ready\n")
+        // Still ready without etcd (the request path never waits on it), but saying so.
+        let etcd = shared.etcd.as_ref();
+        match etcd.and_then(|l| l.status.load().detail(shared.now())) {
+            Some(detail) => text(StatusCode::OK, format!("ready; {detail}\n")),
+            None => text(StatusCode::OK, "ready\n"),
+        }
     } else {
         text(StatusCode::SERVICE_UNAVAILABLE, "no eligible host\n")
     }

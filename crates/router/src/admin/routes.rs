@@ -170,6 +170,7 @@ pub(crate) fn hosts_json(shared: &Shared) -> Value {
     let published = shared.published.load();
     let view = shared.view.load();
     let now = shared.now();
+    let configured = shared.config.load();
     let hosts: Vec<Value> = published
         .fleet
         .hosts
@@ -188,6 +189,8 @@ pub(crate) fn hosts_json(shared: &Shared) -> Value {
                 "resolved_addr": h.location.addr.map(|a| a.to_string()),
                 "resolve_error": h.location.error.as_deref(),
                 "weight": h.weight,
+                // Where the host comes from: the config file, or a registration in etcd.
+                "source": if configured.hosts.iter().any(|c| c.name == h.name) { "config" } else { "etcd" },
                 "state": view.state_of(h.key),
                 "reason": health.and_then(|s| s.reason).map(|r| r.as_str()),
                 "since_ms": health.map(|s| ago(now, s.since)),
@@ -202,7 +205,19 @@ pub(crate) fn hosts_json(shared: &Shared) -> Value {
             })
         })
         .collect();
-    json!({ "hosts": hosts })
+    let discovery = shared.etcd.as_ref().map(|link| {
+        let status = link.status.load();
+        json!({
+            "router": link.name,
+            "prefix": link.config.prefix,
+            "connected": status.connected,
+            "revision": status.revision,
+            "registered_hosts": status.hosts,
+            "since_ms": status.since.map(|t| ago(now, t)),
+            "last_error": status.last_error,
+        })
+    });
+    json!({ "hosts": hosts, "etcd": discovery })
 }
 
 fn route(shared: &Shared, query: Option<&str>) -> Response<ProxyBody> {
@@ -320,6 +335,7 @@ async fn operator<B>(shared: &Shared, req: &Request<B>, path: &str) -> Response<
             host: name.clone(),
             command,
             reply,
+            origin: crate::control::messages::Origin::Local,
         })
         .is_err()
     {

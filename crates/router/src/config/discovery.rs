@@ -67,16 +67,8 @@ fn read_etcd(s: &mut Section<'_>, errors: &mut Errors) -> EtcdConfig {
         endpoints,
         prefix,
         name,
-        connect_timeout: s.duration(
-            "connect_timeout",
-            defaults::ETCD_CONNECT_TIMEOUT,
-            errors,
-        ),
-        request_timeout: s.duration(
-            "request_timeout",
-            defaults::ETCD_REQUEST_TIMEOUT,
-            errors,
-        ),
+        connect_timeout: s.duration("connect_timeout", defaults::ETCD_CONNECT_TIMEOUT, errors),
+        request_timeout: s.duration("request_timeout", defaults::ETCD_REQUEST_TIMEOUT, errors),
         remove_delay: s.duration("remove_delay", defaults::ETCD_REMOVE_DELAY, errors),
     }
 }
@@ -84,7 +76,6 @@ fn read_etcd(s: &mut Section<'_>, errors: &mut Errors) -> EtcdConfig {
 /// A router's or a host's name as it appears in an etcd key (one path segment).
 pub(crate) fn valid_name(n: &str) -> bool {
     (1..=128).contains(&n.len())
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }

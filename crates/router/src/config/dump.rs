@@ -16,9 +16,8 @@ use health::{HealthConfig, PanicPolicy};
 
 use super::types::{
     AccessLogConfig, ActiveProbeConfig, AdminConfig, Config, DiscoveryConfig, EtcdConfig,
-    HealthSettings, HostConfig,
-    LimitsConfig, ListenConfig, ReloadConfig, RetryConfig, RouteConfig, TlsCertFiles, TlsConfig,
-    UpstreamConfig,
+    HealthSettings, HostConfig, LimitsConfig, ListenConfig, ReloadConfig, RetryConfig, RouteConfig,
+    TlsCertFiles, TlsConfig, UpstreamConfig,
 };
 
 /// What the dump writes in place of the admin token (`admin.token = "<redacted>"`).
@@ -302,7 +301,9 @@ impl Config {
                 out.string("prefix", prefix);
                 match name {
                     Some(n) => out.string("name", n),
-                    None => out.comment("name: not set (the machine's host name and the process ID)"),
+                    None => {
+                        out.comment("name: not set (the machine's host name and the process ID)")
+                    }
                 }
                 out.duration("connect_timeout", *connect_timeout);
                 out.duration("request_timeout", *request_timeout);

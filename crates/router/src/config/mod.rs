@@ -26,11 +26,11 @@ mod types;
 pub use dump::REDACTED_TOKEN;
 pub use error::{ConfigError, ConfigErrors};
 pub use host_addr::HostAddr;
+pub(crate) use read::valid_host_name;
 pub use types::{
     AccessLogConfig, AccessLogFormat, AccessLogPath, ActiveProbeConfig, AdminConfig, AdminToken,
-    DiscoveryConfig, EtcdConfig,
-    Config, HealthSettings, HostConfig, LimitsConfig, ListenConfig, ReloadConfig, RetryConfig,
-    RouteConfig, TlsCertFiles, TlsConfig, UpstreamConfig,
+    Config, DiscoveryConfig, EtcdConfig, HealthSettings, HostConfig, LimitsConfig, ListenConfig,
+    ReloadConfig, RetryConfig, RouteConfig, TlsCertFiles, TlsConfig, UpstreamConfig,
 };
 
 #[cfg(test)]

@@ -416,6 +416,15 @@ fn read_route(root: &mut Section<'_>, errors: &mut Errors) -> RouteConfig {
     }
 }
 
+/// Whether `name` can name a host: not empty, no whitespace, control character or `/` (it
+/// is a path segment of the admin API and of the fleet's keys in etcd).
+pub(crate) fn valid_host_name(name: &str) -> bool {
+    !name.trim().is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '/')
+}
+
 /// `[[hosts]]`; none is an error unless hosts come from `[discovery.etcd]`.
 fn read_hosts(root: &mut Section<'_>, discovered: bool, errors: &mut Errors) -> Vec<HostConfig> {
     let sections = root.tables("hosts", errors);
@@ -446,10 +455,7 @@ fn read_hosts(root: &mut Section<'_>, discovered: bool, errors: &mut Errors) -> 
                 errors.push(s.path_of("name"), "must not be empty");
                 None
             }
-            Some(n)
-                if n.chars()
-                    .any(|c| c.is_control() || c.is_whitespace() || c == '/') =>
-            {
+            Some(n) if !valid_host_name(n) => {
                 errors.push(
                     s.path_of("name"),
                     "must not contain whitespace, control characters or '/'",

@@ -109,11 +109,16 @@ impl Fleet {
         base: Instant,
         locate: impl Fn(&HostConfig) -> Location,
     ) -> Result<Fleet, ConfigErrors> {
-        let ring = Ring::try_new(hosts.iter().map(|h| HostSpec {
-            name: h.name.clone(),
-            weight: h.weight,
-        }))
-        .map_err(|e| ConfigErrors::single("hosts", e.to_string()))?;
+        // No host at all: a fleet-mode router before any host registered routes nothing.
+        let ring = if hosts.is_empty() {
+            Ring::empty()
+        } else {
+            Ring::try_new(hosts.iter().map(|h| HostSpec {
+                name: h.name.clone(),
+                weight: h.weight,
+            }))
+            .map_err(|e| ConfigErrors::single("hosts", e.to_string()))?
+        };
         let mut table = Vec::with_capacity(ring.len());
         for i in 0..ring.len() {
             let spec = ring.host(HostId(u32::try_from(i).unwrap_or(u32::MAX)));

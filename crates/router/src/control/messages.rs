@@ -47,6 +47,15 @@ pub(crate) enum OperatorReply {
     UnknownHost,
 }
 
+/// Where an operator command came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// This router's admin API: the fleet hears of it (in fleet mode).
+    Local,
+    /// Another router of the fleet, by name (through etcd): applied here, not passed on.
+    Peer(String),
+}
+
 /// An operator's command on a Val.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ValCommand {
@@ -67,6 +76,20 @@ pub(crate) enum Control {
         command: OperatorCommand,
         /// Where the result goes.
         reply: oneshot::Sender<OperatorReply>,
+        /// This router's admin API, or a peer's.
+        origin: Origin,
+    },
+    /// Another router ejected a host by its detectors (fleet mode): adopted here within the
+    /// ejected-share cap (`Health::adopt_peer_ejection`).
+    PeerEjection {
+        /// Host name.
+        host: String,
+        /// Why the peer ejected it.
+        reason: health::Reason,
+        /// The peer's name.
+        by: String,
+        /// How long the ejection has left.
+        remaining: std::time::Duration,
     },
     /// An operator command on a Val from the admin API.
     Val {

@@ -6,9 +6,11 @@
 //! active prober (`probe`), the restricted Vals the request path reads (`vals`), hot
 //! reload (`reload`), the status page's short history the health task records
 //! (`history`), and the hosts given by DNS name: how a name is looked up (`resolver`), one
-//! name's state (`resolution`) and the task that re-resolves them (`resolve`).
+//! name's state (`resolution`) and the task that re-resolves them (`resolve`); fleet mode's
+//! link to etcd (`etcd`: membership, and operator commands and ejections shared).
 
 pub(crate) mod config_diff;
+pub(crate) mod etcd;
 pub(crate) mod fleet;
 pub(crate) mod history;
 pub(crate) mod inflight;

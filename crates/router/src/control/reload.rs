@@ -136,6 +136,8 @@ pub(crate) async fn watch(shared: Arc<Shared>, path: PathBuf, mut shutdown: watc
 
 /// Applies `config` to a running router; returns what changed (the caller logs it).
 pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<ConfigDiff, ConfigErrors> {
+    // Until the new config is stored: the etcd link builds rings from `[[hosts]]` too.
+    let _hosts = shared.hosts_lock.lock().unwrap_or_else(|e| e.into_inner());
     let old = shared.config.load_full();
     let diff = ConfigDiff::between(&old, &config);
     // Every reload reopens the access log: its path may have changed, or logrotate moved the
@@ -149,37 +151,12 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<ConfigDiff, 
     if let (Some(acceptor), Some(tls)) = (&shared.tls, &config.listen.tls) {
         acceptor.replace_certs(tls.certs().clone());
     }
-    let hosts_changed = config.hosts != old.hosts
+    let discovered = shared.discovered();
+    let hosts = effective_hosts(&config.hosts, &discovered);
+    let hosts_changed = hosts != effective_hosts(&old.hosts, &discovered)
         || config.limits.per_host_in_flight != old.limits.per_host_in_flight;
     if hosts_changed {
-        let previous = shared.fleet();
-        // A host given by a name keeps where it was resolved if its name did not change; a
-        // new name waits (closed) for the resolver task, woken below.
-        let located = |h: &HostConfig| {
-            previous
-                .id_of(&h.name)
-                .map(|id| previous.host(id))
-                .filter(|p| p.configured == h.addr)
-                .map_or_else(|| Location::pending(&h.addr), |p| p.location.clone())
-        };
-        let fleet = Arc::new(
-            Fleet::build(
-                &config.hosts,
-                config.limits.per_host_in_flight,
-                &shared.keys,
-                &shared.metrics,
-                shared.now(),
-                located,
-            )?
-            .inherit_loads(&previous, config.limits.per_host_in_flight),
-        );
-        // Publish the new ring at once, carrying over the admission of surviving hosts; the
-        // health task then adopts the fleet and refines it.
-        shared.publish_routing(|_| {
-            let view = shared.view.load();
-            Some((Arc::clone(&fleet), admissions(&fleet, &view.snapshot)))
-        });
-        let _ = shared.control.send(Control::FleetChanged);
+        rebuild_fleet(shared, &hosts, config.limits.per_host_in_flight)?;
     }
     if config.upstream.connect_timeout != old.upstream.connect_timeout
         || config.upstream.pool_idle_timeout != old.upstream.pool_idle_timeout
@@ -210,4 +187,93 @@ pub(crate) fn apply(shared: &Arc<Shared>, config: Config) -> Result<ConfigDiff, 
         .reloads
         .fetch_add(1, Ordering::Relaxed);
     Ok(diff)
+}
+
+/// The hosts to route to: `[[hosts]]`, then those registered in etcd (by name), except a
+/// registered one whose name `[[hosts]]` already has (the file wins; the link warns).
+pub(crate) fn effective_hosts(
+    configured: &[HostConfig],
+    discovered: &[HostConfig],
+) -> Vec<HostConfig> {
+    let mut hosts = configured.to_vec();
+    hosts.extend(
+        discovered
+            .iter()
+            .filter(|d| !configured.iter().any(|c| c.name == d.name))
+            .cloned(),
+    );
+    hosts
+}
+
+/// Rebuilds the ring if the hosts to route to (`[[hosts]]` and the registered ones) differ
+/// from the ones routed by; returns what changed (`+a -b ~c`), or `None` when nothing did.
+///
+/// # Errors
+/// The ring refuses the hosts (more than it can hold, say).
+pub(crate) fn rebuild_if_hosts_changed(
+    shared: &Arc<Shared>,
+) -> Result<Option<String>, ConfigErrors> {
+    let _hosts = shared.hosts_lock.lock().unwrap_or_else(|e| e.into_inner());
+    let config = shared.config.load();
+    let hosts = effective_hosts(&config.hosts, &shared.discovered());
+    let fleet = shared.fleet();
+    let mut changes = Vec::new();
+    for h in &hosts {
+        match fleet.id_of(&h.name).map(|id| fleet.host(id)) {
+            None => changes.push(format!("+{}", h.name)),
+            Some(f) if f.configured != h.addr || f.weight != h.weight => {
+                changes.push(format!("~{}", h.name));
+            }
+            Some(_) => {}
+        }
+    }
+    for f in &fleet.hosts {
+        if !hosts.iter().any(|h| h.name == f.name) {
+            changes.push(format!("-{}", f.name));
+        }
+    }
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    rebuild_fleet(shared, &hosts, config.limits.per_host_in_flight)?;
+    Ok(Some(changes.join(" ")))
+}
+
+/// Publishes a new ring generation for `hosts`: surviving hosts keep their in-flight
+/// counters, admission and (for a name) where it was resolved; the health task adopts it.
+pub(crate) fn rebuild_fleet(
+    shared: &Arc<Shared>,
+    hosts: &[HostConfig],
+    per_host_cap: u32,
+) -> Result<(), ConfigErrors> {
+    let previous = shared.fleet();
+    // A host given by a name keeps where it was resolved if its name did not change; a
+    // new name waits (closed) for the resolver task, woken below.
+    let located = |h: &HostConfig| {
+        previous
+            .id_of(&h.name)
+            .map(|id| previous.host(id))
+            .filter(|p| p.configured == h.addr)
+            .map_or_else(|| Location::pending(&h.addr), |p| p.location.clone())
+    };
+    let fleet = Arc::new(
+        Fleet::build(
+            hosts,
+            per_host_cap,
+            &shared.keys,
+            &shared.metrics,
+            shared.now(),
+            located,
+        )?
+        .inherit_loads(&previous, per_host_cap),
+    );
+    // Publish the new ring at once, carrying over the admission of surviving hosts; the
+    // health task then adopts the fleet and refines it.
+    shared.publish_routing(|_| {
+        let view = shared.view.load();
+        Some((Arc::clone(&fleet), admissions(&fleet, &view.snapshot)))
+    });
+    let _ = shared.control.send(Control::FleetChanged);
+    shared.resolve_now.notify_one();
+    Ok(())
 }

@@ -9,7 +9,7 @@ use router_core::{Admission, Snapshot};
 use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, HostConfig};
 use crate::control::fleet::{Fleet, HostKeys, Published};
 use crate::control::inflight::GlobalLoad;
 use crate::control::messages::{Control, HealthEvent};
@@ -67,6 +67,11 @@ pub(crate) struct Shared {
     /// Wakes the resolver task (`control::resolve`) to look host names up now: a reload
     /// may have added one.
     pub(crate) resolve_now: tokio::sync::Notify,
+    /// Fleet mode's link to etcd (`[discovery.etcd]`), if configured.
+    pub(crate) etcd: Option<Arc<crate::control::etcd::EtcdLink>>,
+    /// Serialises host-set changes (reloads, etcd membership): each reads the other's half
+    /// (`[[hosts]]`, the registered hosts) and builds the ring from both.
+    pub(crate) hosts_lock: Mutex<()>,
     /// Serialises snapshot publication between reloads and the health task.
     publish: Mutex<()>,
 }
@@ -119,7 +124,16 @@ impl Shared {
             unready: arc_swap::ArcSwapOption::empty(),
             resolve_now: tokio::sync::Notify::new(),
             publish: Mutex::new(()),
+            etcd: None,
+            hosts_lock: Mutex::new(()),
         }
+    }
+
+    /// The hosts registered in etcd (none outside fleet mode).
+    pub(crate) fn discovered(&self) -> Arc<Vec<HostConfig>> {
+        self.etcd
+            .as_ref()
+            .map_or_else(Arc::default, |l| l.discovered.load_full())
     }
 
     /// The current instant.

@@ -21,9 +21,10 @@ use router_core::Admission;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::control::etcd::Outbound;
 use crate::control::fleet::{Fleet, HostKey};
 use crate::control::history::{self, Counts, Event, HostSample, ValChange};
-use crate::control::messages::{Control, HealthEvent, OperatorReply, ValCommand};
+use crate::control::messages::{Control, HealthEvent, OperatorReply, Origin, ValCommand};
 use crate::control::shared::Shared;
 use crate::control::vals::ValSet;
 use crate::control::view::HealthView;
@@ -164,6 +165,7 @@ impl HealthTask {
                 host,
                 command,
                 reply,
+                origin,
             } => {
                 let Some(id) = self.fleet.id_of(&host) else {
                     let _ = reply.send(OperatorReply::UnknownHost);
@@ -180,12 +182,50 @@ impl HealthTask {
                     .iter()
                     .find(|h| h.host == key)
                     .map_or(StateKind::Healthy, |h| h.state);
-                info!(host = %host, ?command, state = %state, "operator command");
+                info!(host = %host, ?command, state = %state, ?origin, "operator command");
                 // Publish before the reply: once an operator sees 200, no new
                 // request may reach a drained or ejected host.
                 self.publish(changed);
                 let _ = reply.send(OperatorReply::Done(state));
+                if let (Origin::Local, Some(link)) = (origin, &self.shared.etcd) {
+                    link.send(Outbound::Command {
+                        host,
+                        command,
+                        eject_for: self.config.ejection_max,
+                    });
+                }
                 false
+            }
+            Control::PeerEjection {
+                host,
+                reason,
+                by,
+                remaining,
+            } => {
+                let Some(id) = self.fleet.id_of(&host) else {
+                    return false;
+                };
+                let key = self.fleet.host(id).key;
+                let now = self.now();
+                let t = self.health.adopt_peer_ejection(key, now + remaining, now);
+                let adopted = t.is_some();
+                info!(
+                    host = %host,
+                    by = %by,
+                    reason = %reason,
+                    remaining_ms = remaining.as_millis() as u64,
+                    adopted,
+                    "a peer router ejected a host"
+                );
+                let text = if adopted {
+                    format!("{host}: adopted {by}'s ejection ({reason})")
+                } else {
+                    format!(
+                        "{host}: {by} ejected it ({reason}); not adopted (out already, or the ejected-share cap)"
+                    )
+                };
+                self.shared.history.lock().event(Event::router(now, text));
+                self.note(t)
             }
             Control::Val {
                 key,
@@ -323,8 +363,9 @@ impl HealthTask {
         let mut attributed = false;
         for t in &self.transitions {
             // A host that fails by its own signals (not an operator's word): which Val?
+            // (A peer's ejection adopted here is no evidence of a Val here.)
             let failed = matches!(t.to, StateKind::Ejected | StateKind::Degraded)
-                && t.reason != health::Reason::Operator;
+                && !matches!(t.reason, health::Reason::Operator | health::Reason::Peer);
             if failed {
                 self.guard
                     .on_host_failure(t.host, now, &mut self.val_transitions);
@@ -356,6 +397,20 @@ impl HealthTask {
                 info!(host = name, from = %t.from, to = %t.to, reason = %t.reason, "host state changed");
             }
             let state = self.health.state(t.host);
+            // This router's own detectors ejected it: the fleet hears of it (fleet mode).
+            if let (Some(link), Some(health::HostState::Ejected { until, .. }), Some(h)) =
+                (&self.shared.etcd, state, host)
+            {
+                let own = t.to == StateKind::Ejected
+                    && !matches!(t.reason, health::Reason::Operator | health::Reason::Peer);
+                if own {
+                    link.send(Outbound::Ejection {
+                        host: h.name.clone(),
+                        reason: t.reason,
+                        remaining: until.saturating_duration_since(now),
+                    });
+                }
+            }
             let event = history::host_event(&t, name, state, self.config.probation_steps);
             self.shared.history.lock().event(event);
         }
@@ -520,6 +575,7 @@ mod tests {
                 host: host.into(),
                 command,
                 reply,
+                origin: Origin::Local,
             })
             .expect("send");
         rx.await.expect("reply")
