@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use ringward_simhost::{FaultPatch, ServiceTime, SimConfig, SimHost};
+use ringward_simhost::{EtcdRegistration, FaultPatch, ServiceTime, SimConfig, SimHost};
 
 /// A simulated Val host: real HTTP, a modelled DB pool, fault injection at `/_sim/*`.
 #[derive(Debug, Parser)]
@@ -39,6 +39,19 @@ struct Args {
     /// Start with this fault set (JSON, as for `POST /_sim/fault`).
     #[arg(long)]
     fault: Option<String>,
+    /// Register in etcd for Ringward's fleet mode (an etcd client endpoint, `host:port`;
+    /// repeat for more): `{prefix}hosts/{name}` on a lease kept alive while running.
+    #[arg(long = "etcd", value_name = "ENDPOINT")]
+    etcd: Vec<String>,
+    /// The fleet's key prefix in etcd (Ringward's `discovery.etcd.prefix`).
+    #[arg(long, default_value = "/ringward/")]
+    etcd_prefix: String,
+    /// The registration's lease TTL: how long after this host dies its key goes.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    etcd_ttl: Duration,
+    /// The ring weight to register with.
+    #[arg(long, default_value_t = 1)]
+    weight: u32,
 }
 
 #[tokio::main]
@@ -74,7 +87,27 @@ async fn main() -> anyhow::Result<()> {
         host.name(),
         host.addr()
     );
+    let registered = if args.etcd.is_empty() {
+        None
+    } else {
+        let registration = EtcdRegistration {
+            endpoints: args.etcd,
+            prefix: args.etcd_prefix,
+            ttl: args.etcd_ttl,
+            weight: args.weight,
+        };
+        Some(
+            registration
+                .start(host.name(), host.addr())
+                .await
+                .context("registering in etcd")?,
+        )
+    };
     stop.wait().await?;
+    // Out of the fleet first, so routers stop sending before the host goes.
+    if let Some(registered) = registered {
+        registered.stop().await;
+    }
     host.shutdown().await;
     Ok(())
 }
