@@ -10,10 +10,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::Full;
-use simhost::{SimConfig, SimHost};
+use simhost::{EtcdRegistration, SimConfig, SimHost};
 use tokio::time::Instant;
 
 use crate::replay::fetch::{self, Fetched};
+use ringward::config::{EtcdConfig, defaults};
 use ringward::{Config, Router};
 
 /// The header the demo's router names the chosen host in.
@@ -48,6 +49,12 @@ pub struct DemoArgs {
     /// open the status page and see the fleet before it), e.g. `--tour-delay 20s`.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     pub tour_delay: Duration,
+    /// Fleet mode: the simulated hosts register in this etcd (a client endpoint,
+    /// `host:port`) under `/ringward/hosts/`, and the router learns them from there instead
+    /// of from its config. Start more routers on the same etcd (`ringward run` with
+    /// `[discovery.etcd]`) to see them share one view (docs/fleet.md).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub etcd: Option<String>,
 }
 
 /// Runs the demo until Ctrl-C (or, with `--exit-after-tour`, until the tour ends).
@@ -72,7 +79,37 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .iter()
         .map(|h| (h.name().to_owned(), h.addr()))
         .collect();
-    let mut config = Config::for_hosts(args.listen, args.admin, &named);
+    let mut registrations = Vec::new();
+    let mut config = match &args.etcd {
+        None => Config::for_hosts(args.listen, args.admin, &named),
+        Some(endpoint) => {
+            let registration = EtcdRegistration {
+                endpoints: vec![endpoint.clone()],
+                prefix: defaults::ETCD_PREFIX.to_owned(),
+                ttl: Duration::from_secs(5),
+                weight: 1,
+            };
+            for host in &fleet {
+                let registered = registration
+                    .start(host.name(), host.addr())
+                    .await
+                    .with_context(|| {
+                        format!("registering {} in etcd at {endpoint}", host.name())
+                    })?;
+                registrations.push(registered);
+            }
+            let mut config = Config::for_hosts(args.listen, args.admin, &[]);
+            config.discovery.etcd = Some(EtcdConfig {
+                endpoints: vec![endpoint.clone()],
+                prefix: defaults::ETCD_PREFIX.to_owned(),
+                name: None,
+                connect_timeout: defaults::ETCD_CONNECT_TIMEOUT,
+                request_timeout: defaults::ETCD_REQUEST_TIMEOUT,
+                remove_delay: defaults::ETCD_REMOVE_DELAY,
+            });
+            config
+        }
+    };
     // The tour is the demo's output; an access line per request would bury it.
     config.access_log.enabled = false;
     let router = Router::start(config).await.with_context(|| {
@@ -125,6 +162,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .context("waiting for Ctrl-C")?;
     }
     router.shutdown().await;
+    for registered in registrations {
+        registered.stop().await;
+    }
     for host in fleet {
         host.shutdown().await;
     }
