@@ -50,6 +50,9 @@ pub enum ValReason {
     Expired,
     /// Automatic quarantines are at `max_quarantined`: kept a suspect instead.
     CapReached,
+    /// Another router of the fleet quarantined it (shared through etcd), and this router
+    /// adopted the quarantine.
+    Peer,
 }
 
 impl ValReason {
@@ -63,6 +66,7 @@ impl ValReason {
             ValReason::Operator => "operator",
             ValReason::Expired => "expired",
             ValReason::CapReached => "cap_reached",
+            ValReason::Peer => "peer",
         }
     }
 }

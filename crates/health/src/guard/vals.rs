@@ -331,6 +331,44 @@ where
         })
     }
 
+    /// Adopts another router's quarantine of `val` (fleet mode): quarantined here too until
+    /// `until`, as that router's guard judged it from the same kind of evidence. It counts
+    /// against `max_quarantined` like this guard's own quarantines and is refused at it, so a
+    /// faulty peer cannot quarantine every Val; no offence is counted here. A Val already
+    /// quarantined is left as it is.
+    pub fn adopt_peer_quarantine(
+        &mut self,
+        val: V,
+        name: Option<&str>,
+        until: Instant,
+        now: Instant,
+    ) -> Option<ValTransition<H, V>> {
+        if until <= now
+            || self.state_of(val) == ValState::Quarantined
+            || self.auto_quarantined() >= self.config.max_quarantined
+        {
+            return None;
+        }
+        let rec = self.vals.entry(val).or_insert_with(|| Record::new(now));
+        if let Some(name) = name {
+            rec.name.get_or_insert_with(|| name.to_owned());
+        }
+        let from = rec.state;
+        rec.state = ValState::Quarantined;
+        rec.reason = ValReason::Peer;
+        rec.since = now;
+        rec.until = Some(until);
+        Some(ValTransition {
+            val,
+            name: rec.name.clone(),
+            from,
+            to: ValState::Quarantined,
+            reason: ValReason::Peer,
+            evidence: None,
+            until: Some(until),
+        })
+    }
+
     /// An operator releases `val` (quarantined or suspect) now. Its offences are kept, so a
     /// Val that is still poison is quarantined longer the next time.
     pub fn release(&mut self, val: V, now: Instant) -> Option<ValTransition<H, V>> {

@@ -1204,3 +1204,42 @@ fn the_early_warning_spares_popular_and_slow_vals() {
         assert_eq!(sim.watch("a"), []);
     }
 }
+
+#[test]
+fn a_peer_quarantine_is_adopted_until_its_end_within_max_quarantined() {
+    let t0 = origin();
+    let config = GuardConfig {
+        max_quarantined: 2,
+        ..GuardConfig::default()
+    };
+    let mut guard: Guard<Host, u64> = Guard::new(config);
+    guard.set_hosts(["a", "b"]);
+    let until = t0 + secs(30);
+    let t = guard
+        .adopt_peer_quarantine(7, Some("alice-hello"), until, t0)
+        .expect("adopted");
+    assert_eq!(
+        (t.to, t.reason, t.until),
+        (ValState::Quarantined, ValReason::Peer, Some(until))
+    );
+    assert_eq!(guard.state_of(7), ValState::Quarantined);
+    // Again, or once more by another peer: nothing changes.
+    assert!(
+        guard
+            .adopt_peer_quarantine(7, None, t0 + secs(60), t0)
+            .is_none()
+    );
+    // A faulty peer quarantines everything: max_quarantined holds.
+    assert!(guard.adopt_peer_quarantine(8, None, until, t0).is_some());
+    assert!(
+        guard.adopt_peer_quarantine(9, None, until, t0).is_none(),
+        "at the cap"
+    );
+    assert_eq!(guard.state_of(9), ValState::Normal);
+    // One already over is not adopted.
+    assert!(guard.adopt_peer_quarantine(10, None, t0, t0).is_none());
+    // It ends on time, as this guard's own would.
+    let mut out = Vec::new();
+    guard.handle_timeout(until, |_| false, &mut out);
+    assert_eq!(guard.state_of(7), ValState::Normal, "{out:?}");
+}

@@ -35,6 +35,10 @@ async fn three_routers_agree_on_every_key_and_follow_membership_with_minimal_mov
         "a key moved between old hosts"
     );
     let ideal = KEYS as f64 / 4.0;
+    eprintln!(
+        "{} of {KEYS} keys moved to the new host (ideal {ideal})",
+        moved.len()
+    );
     assert!(
         (moved.len() as f64) <= 1.1 * ideal,
         "{} keys moved for an ideal {ideal}",
@@ -199,5 +203,18 @@ async fn route_all_answers_for_every_key() {
     let routes = route_all(lab.admin(0), &keys).await;
     assert_eq!(routes.len(), 2);
     assert!(routes.values().all(|h| h == "host-0"));
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_val_quarantined_on_one_router_is_quarantined_on_all_and_released_on_all() {
+    let lab = Lab::start(2, &[]).await;
+    lab.register(0).await;
+    lab.register(1).await;
+    lab.wait_hosts(&["host-0", "host-1"]).await;
+    assert_eq!(lab.val_command(1, "alice-hello", "quarantine").await, 200);
+    lab.wait_val("alice-hello", "quarantined").await;
+    assert_eq!(lab.val_command(2, "alice-hello", "release").await, 200);
+    lab.wait_val("alice-hello", "normal").await;
     lab.stop().await;
 }

@@ -229,6 +229,35 @@ impl Lab {
             .as_u16()
     }
 
+    /// `POST /admin/vals/{key}/{command}` on router `r`; the status.
+    pub(crate) async fn val_command(&self, r: usize, key: &str, command: &str) -> u16 {
+        let req = client::request(Method::POST, &format!("/admin/vals/{key}/{command}"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        client::send(self.admin(r), req)
+            .await
+            .expect("admin answers")
+            .status
+            .as_u16()
+    }
+
+    /// Waits until every router's guard has Val `key` in `state`.
+    pub(crate) async fn wait_val(&self, key: &str, state: &str) {
+        for r in 0..ROUTERS {
+            eventually_async(
+                CONVERGE,
+                &format!("router {r}: Val {key} {state}"),
+                || async {
+                    client::get(self.admin(r), &format!("/admin/vals/{key}"))
+                        .await
+                        .is_ok_and(|reply| reply.json()["state"] == state)
+                },
+            )
+            .await;
+        }
+    }
+
     /// A series' value on router `r`'s `/metrics`.
     pub(crate) async fn metric(&self, r: usize, series: &str) -> u64 {
         let text = client::get(self.admin(r), "/metrics")

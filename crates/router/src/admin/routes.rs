@@ -370,6 +370,7 @@ async fn val_command<B>(shared: &Shared, req: &Request<B>, path: &str) -> Respon
             key: key.clone(),
             command,
             reply,
+            origin: crate::control::messages::Origin::Local,
         })
         .is_ok();
     if !sent {

@@ -65,6 +65,15 @@ pub(crate) enum ValCommand {
     Release,
 }
 
+/// A Val's quarantine or release as the fleet shares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValShare {
+    /// Quarantined for this much longer, or until released (`None`: an operator's).
+    Quarantine(Option<std::time::Duration>),
+    /// Released by an operator.
+    Release,
+}
+
 /// Rare messages that must not be dropped.
 #[derive(Debug)]
 pub(crate) enum Control {
@@ -99,6 +108,19 @@ pub(crate) enum Control {
         command: ValCommand,
         /// Where its state after the command goes.
         reply: oneshot::Sender<ValState>,
+        /// This router's admin API, or a peer's.
+        origin: Origin,
+    },
+    /// Another router quarantined or released a Val (fleet mode).
+    PeerVal {
+        /// The Val's key hash.
+        val: u64,
+        /// Its key, as far as the peer knew it.
+        name: Option<String>,
+        /// What it did.
+        share: ValShare,
+        /// The peer's name.
+        by: String,
     },
     /// A reload applied. Its passive-health and guard settings apply only after a restart
     /// (the reload's log line says so), so none travel with it.

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use health::guard::{Guard, GuardConfig, ValInfo, ValState, ValTransition};
+use health::guard::{Guard, GuardConfig, ValInfo, ValReason, ValState, ValTransition};
 use health::{Health, HealthConfig, HealthSnapshot, Outcome, StateKind, Transition};
 use router_core::Admission;
 use tokio::sync::mpsc;
@@ -24,7 +24,7 @@ use tracing::{info, warn};
 use crate::control::etcd::Outbound;
 use crate::control::fleet::{Fleet, HostKey};
 use crate::control::history::{self, Counts, Event, HostSample, ValChange};
-use crate::control::messages::{Control, HealthEvent, OperatorReply, Origin, ValCommand};
+use crate::control::messages::{Control, HealthEvent, OperatorReply, Origin, ValCommand, ValShare};
 use crate::control::shared::Shared;
 use crate::control::vals::ValSet;
 use crate::control::view::HealthView;
@@ -231,6 +231,7 @@ impl HealthTask {
                 key,
                 command,
                 reply,
+                origin,
             } => {
                 let val = router_core::KeyHash::of(key.as_bytes()).0;
                 let now = self.now();
@@ -241,6 +242,37 @@ impl HealthTask {
                 self.val_transitions.extend(t);
                 self.publish(true);
                 let _ = reply.send(self.guard.state_of(val));
+                if let (Origin::Local, Some(link)) = (origin, &self.shared.etcd) {
+                    let share = match command {
+                        ValCommand::Quarantine => ValShare::Quarantine(None),
+                        ValCommand::Release => ValShare::Release,
+                    };
+                    link.send(Outbound::Val {
+                        val,
+                        name: Some(key),
+                        share,
+                    });
+                }
+                false
+            }
+            Control::PeerVal {
+                val,
+                name,
+                share,
+                by,
+            } => {
+                let now = self.now();
+                let t = match share {
+                    ValShare::Quarantine(Some(left)) => {
+                        self.guard
+                            .adopt_peer_quarantine(val, name.as_deref(), now + left, now)
+                    }
+                    ValShare::Quarantine(None) => self.guard.quarantine(val, name.as_deref(), now),
+                    ValShare::Release => self.guard.release(val, now),
+                };
+                info!(val = name.as_deref().unwrap_or("?"), by = %by, ?share, applied = t.is_some(), "Val quarantine from a peer router");
+                self.val_transitions.extend(t);
+                self.publish(true);
                 false
             }
             Control::Reloaded => {
@@ -466,6 +498,16 @@ impl HealthTask {
             }
         }
         for t in self.val_transitions.drain(..) {
+            // This router's guard quarantined it on its own evidence: the fleet hears of it.
+            let own = t.to == ValState::Quarantined
+                && matches!(t.reason, ValReason::Dominant | ValReason::ImplicatedTwice);
+            if let (true, Some(link), Some(until)) = (own, &self.shared.etcd, t.until) {
+                link.send(Outbound::Val {
+                    val: t.val,
+                    name: t.name.clone(),
+                    share: ValShare::Quarantine(Some(until.saturating_duration_since(now))),
+                });
+            }
             let key = t.name.as_deref().unwrap_or("?");
             let hash = format!("{:016x}", t.val);
             let host = t

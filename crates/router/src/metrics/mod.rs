@@ -111,10 +111,11 @@ pub(crate) struct GuardCounters {
 }
 
 /// The reasons a quarantine begins, as metric labels.
-pub(crate) const QUARANTINE_REASONS: [ValReason; 3] = [
+pub(crate) const QUARANTINE_REASONS: [ValReason; 4] = [
     ValReason::Dominant,
     ValReason::ImplicatedTwice,
     ValReason::Operator,
+    ValReason::Peer,
 ];
 
 impl GuardCounters {

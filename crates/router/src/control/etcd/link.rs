@@ -18,7 +18,7 @@ use super::records::{self, Record};
 use super::status::LinkStatus;
 use crate::config::{ConfigErrors, EtcdConfig, HostConfig};
 use crate::control::history::Event;
-use crate::control::messages::{Control, Origin};
+use crate::control::messages::{Control, Origin, ValShare};
 use crate::control::shared::Shared;
 
 /// How long a restore stays in etcd for routers that were away when it was taken.
@@ -37,6 +37,15 @@ pub(crate) enum Outbound {
         command: OperatorCommand,
         /// How long an eject lasts (`health.ejection_max`).
         eject_for: Duration,
+    },
+    /// A Val quarantined (by this router's guard or operator) or released (by its operator).
+    Val {
+        /// The Val's key hash.
+        val: u64,
+        /// Its key, if known.
+        name: Option<String>,
+        /// What happened.
+        share: ValShare,
     },
     /// This router's detectors ejected a host.
     Ejection {
@@ -348,6 +357,17 @@ async fn write(link: &EtcdLink, msg: &Outbound) -> Result<(), ringward_etcd::Err
                 .put(&records::command_key(prefix, host), &value, lease)
                 .await?;
         }
+        Outbound::Val { val, name, share } => {
+            let lease = match share {
+                ValShare::Quarantine(Some(left)) => Some(lease(*left).await?),
+                ValShare::Quarantine(None) => None,
+                ValShare::Release => Some(lease(RESTORE_TTL).await?),
+            };
+            let value = records::val_value(*share, name.as_deref(), &link.name, SystemTime::now());
+            client
+                .put(&records::val_key(prefix, *val), &value, lease)
+                .await?;
+        }
         Outbound::Ejection {
             host,
             reason,
@@ -498,6 +518,19 @@ impl State {
                     Err(e) => self.malformed(&kv.key, &e),
                 }
             }
+            Record::Val(val) => match records::val(&kv.value, SystemTime::now()) {
+                Ok((_, _, by)) if by == self.link.name => {}
+                Ok((ValShare::Quarantine(Some(left)), _, _)) if left.is_zero() => {}
+                Ok((share, name, by)) => {
+                    let _ = self.shared.control.send(Control::PeerVal {
+                        val: *val,
+                        name,
+                        share,
+                        by,
+                    });
+                }
+                Err(e) => self.malformed(&kv.key, &e),
+            },
             Record::Ejection(..) | Record::Host(_) => {}
         }
     }

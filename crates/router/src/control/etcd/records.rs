@@ -6,7 +6,11 @@
 //!   operator's last command on a host, written by the router that took it (eject and
 //!   restore on a lease; a drain stays until a restore replaces it);
 //! - `{prefix}ejections/{host}/{router}`: `{"reason": REASON, "by": ROUTER, "until_ms":
-//!   UNIX_MS}`, a router's health ejection, on a lease that ends with it.
+//!   UNIX_MS}`, a router's health ejection, on a lease that ends with it;
+//! - `{prefix}vals/{hash}` (the Val's key hash, 16 hex digits): `{"command": "quarantine" |
+//!   "release", "name": KEY, "by": ROUTER, "until_ms": UNIX_MS | null}`, a Val's last
+//!   quarantine or release (a cascade-guard quarantine on a lease that ends with it; an
+//!   operator's quarantine until released stays; a release on a short lease).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +18,7 @@ use health::{OperatorCommand, Reason};
 use serde::{Deserialize, Serialize};
 
 use crate::config::HostConfig;
+use crate::control::messages::ValShare;
 
 /// What a key under the prefix is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +29,8 @@ pub(crate) enum Record {
     Command(String),
     /// One router's ejection of a host: (host, router).
     Ejection(String, String),
+    /// A Val's last quarantine or release, by key hash.
+    Val(u64),
 }
 
 impl Record {
@@ -36,6 +43,10 @@ impl Record {
             "commands" if !name.is_empty() && !name.contains('/') => {
                 Some(Record::Command(name.into()))
             }
+            "vals" => u64::from_str_radix(name, 16)
+                .ok()
+                .filter(|_| name.len() == 16)
+                .map(Record::Val),
             "ejections" => {
                 let (host, router) = name.split_once('/')?;
                 (!host.is_empty() && !router.is_empty() && !router.contains('/'))
@@ -49,6 +60,64 @@ impl Record {
 /// `{prefix}commands/{host}`
 pub(crate) fn command_key(prefix: &str, host: &str) -> String {
     format!("{prefix}commands/{host}")
+}
+
+/// `{prefix}vals/{hash}`
+pub(crate) fn val_key(prefix: &str, val: u64) -> String {
+    format!("{prefix}vals/{val:016x}")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ValValue {
+    command: String,
+    name: Option<String>,
+    by: String,
+    until_ms: Option<u64>,
+}
+
+/// The value of a Val record; `share`'s remaining time counted from `now_wall`.
+pub(crate) fn val_value(
+    share: ValShare,
+    name: Option<&str>,
+    by: &str,
+    now_wall: SystemTime,
+) -> Vec<u8> {
+    let (command, until_ms) = match share {
+        ValShare::Quarantine(left) => ("quarantine", left.map(|l| unix_ms(now_wall + l))),
+        ValShare::Release => ("release", None),
+    };
+    let value = ValValue {
+        command: command.into(),
+        name: name.map(str::to_owned),
+        by: by.into(),
+        until_ms,
+    };
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
+/// A Val record: (what, the Val's key if known, by whom), as of `now_wall`; a quarantine
+/// whose time is over reads as one with no time left.
+pub(crate) fn val(
+    value: &[u8],
+    now_wall: SystemTime,
+) -> Result<(ValShare, Option<String>, String), String> {
+    let v: ValValue = serde_json::from_slice(value).map_err(|e| e.to_string())?;
+    let share = match (v.command.as_str(), v.until_ms) {
+        ("quarantine", None) => ValShare::Quarantine(None),
+        ("quarantine", Some(ms)) => ValShare::Quarantine(Some(
+            (UNIX_EPOCH + Duration::from_millis(ms))
+                .duration_since(now_wall)
+                .unwrap_or(Duration::ZERO),
+        )),
+        ("release", _) => ValShare::Release,
+        (other, _) => return Err(format!("unknown command `{other}`")),
+    };
+    Ok((share, v.name, v.by))
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// `{prefix}ejections/{host}/{router}`
@@ -135,10 +204,7 @@ pub(crate) fn ejection_value(
     now_wall: SystemTime,
     remaining: Duration,
 ) -> Vec<u8> {
-    let until = now_wall + remaining;
-    let until_ms = until
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let until_ms = unix_ms(now_wall + remaining);
     let value = EjectionValue {
         reason: reason.as_str().into(),
         by: by.into(),
@@ -228,5 +294,24 @@ mod tests {
         );
         let (_, _, left) = ejection(&v, now + Duration::from_secs(9)).expect("valid");
         assert_eq!(left, Duration::ZERO, "over");
+
+        let v = val_value(
+            ValShare::Quarantine(Some(Duration::from_secs(30))),
+            Some("alice"),
+            "edge-1",
+            now,
+        );
+        let (share, name, by) = val(&v, now + Duration::from_secs(10)).expect("valid");
+        assert_eq!(share, ValShare::Quarantine(Some(Duration::from_secs(20))));
+        assert_eq!((name.as_deref(), by.as_str()), (Some("alice"), "edge-1"));
+        let v = val_value(ValShare::Quarantine(None), None, "edge-1", now);
+        assert_eq!(val(&v, now).expect("valid").0, ValShare::Quarantine(None));
+        let v = val_value(ValShare::Release, Some("alice"), "edge-1", now);
+        assert_eq!(val(&v, now).expect("valid").0, ValShare::Release);
+        assert_eq!(
+            Record::of("/p/", &val_key("/p/", 0xabc)),
+            Some(Record::Val(0xabc))
+        );
+        assert_eq!(Record::of("/p/", "/p/vals/xyz"), None);
     }
 }
