@@ -24,3 +24,4 @@ mod support;
 mod timeouts;
 mod tls;
 mod upgrade;
+mod websocket;
