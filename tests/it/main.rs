@@ -25,3 +25,4 @@ mod support;
 mod timeouts;
 mod tls;
 mod upgrade;
+mod websocket;

@@ -1,6 +1,6 @@
 //! One accepted connection: serve HTTP/1.1 on it, drain it on shutdown, or reset it when a
 //! handler asks (the `reset` fault: the stream is dropped with SO_LINGER 0, so the peer gets
-//! a TCP RST and no response).
+//! a TCP RST and no response); after a WebSocket upgrade, run the echo on it.
 
 use std::convert::Infallible;
 use std::io;
@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use crate::handler;
 use crate::reset::ResetSignal;
 use crate::shared::Shared;
+use crate::websocket::{self, Handoff};
 
 /// The TCP stream, which turns its close into a reset once the signal has fired.
 struct ResetOnDrop {
@@ -61,9 +62,11 @@ impl AsyncWrite for ResetOnDrop {
     }
 }
 
-/// Serves one connection until the peer leaves, a reset is asked for, or shutdown drains it.
+/// Serves one connection until the peer leaves, a reset is asked for, or shutdown drains it;
+/// an upgraded one, until its WebSocket ends.
 pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
     let signal = Arc::new(ResetSignal::default());
+    let handoff = Arc::new(Handoff::default());
     let io = TokioIo::new(ResetOnDrop {
         stream,
         signal: Arc::clone(&signal),
@@ -71,14 +74,16 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
     let svc = {
         let shared = Arc::clone(&shared);
         let signal = Arc::clone(&signal);
+        let handoff = Arc::clone(&handoff);
         service_fn(move |req| {
             let shared = Arc::clone(&shared);
             let signal = Arc::clone(&signal);
+            let handoff = Arc::clone(&handoff);
             async move {
                 // Shutdown answers whatever is still waiting (pool queue, hang, slow), so a
                 // graceful shutdown never waits on a fault.
                 let resp = tokio::select! {
-                    resp = handler::handle(&shared, &signal, req) => resp,
+                    resp = handler::handle(&shared, &signal, &handoff, req) => resp,
                     () = shared.shutdown.wait() => handler::shutting_down(&shared),
                 };
                 Ok::<_, Infallible>(resp)
@@ -89,6 +94,7 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         http1::Builder::new()
             .timer(TokioTimer::new())
             .serve_connection(io, svc)
+            .with_upgrades()
     );
     let mut draining = false;
     // Each pass ends the loop or sets `draining`, which disables its branch: at most 2 passes.
@@ -97,6 +103,11 @@ pub(crate) async fn serve(stream: TcpStream, shared: Arc<Shared>) {
             res = conn.as_mut() => {
                 if let Err(e) = res {
                     tracing::debug!(error = %e, "simhost connection ended with an error");
+                }
+                // HTTP is done with the socket: an accepted WebSocket lives on this task, so
+                // the host's shutdown drains it like any connection.
+                if let Some(upgrade) = handoff.take() {
+                    websocket::echo(&shared, upgrade).await;
                 }
                 return;
             }

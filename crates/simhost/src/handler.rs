@@ -1,4 +1,5 @@
-//! What the host answers: Val requests (through the pool), `/healthz`, and `/_sim/*` control.
+//! What the host answers: Val requests (through the pool, or a WebSocket upgrade to the
+//! echo), `/healthz`, and `/_sim/*` control.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,15 +17,17 @@ use crate::pool::{Acquired, PoisonTicket};
 use crate::report::{HealthStatus, ORCA_HEADER, health_body, orca_text};
 use crate::reset::ResetSignal;
 use crate::shared::Shared;
-use crate::stats::{AbandonGuard, Counters, HungGuard};
+use crate::stats::{AbandonGuard, Counters, LiveGuard};
+use crate::websocket::{self, Handoff};
 
 /// The most a control request body may carry.
 const CONTROL_BODY_LIMIT: usize = 64 * 1024;
 
-/// Routes one request.
+/// Routes one request. An accepted WebSocket is left in `handoff` for the connection.
 pub(crate) async fn handle(
     shared: &Arc<Shared>,
     reset: &ResetSignal,
+    handoff: &Handoff,
     req: Request<Incoming>,
 ) -> Response<SimBody> {
     #[cfg(test)]
@@ -39,6 +42,10 @@ pub(crate) async fn handle(
         health(shared).await
     } else if path == "/_sim" || path.starts_with("/_sim/") {
         control(shared, req).await
+    } else if websocket::requested(req.headers()) {
+        // A Val request like any other, keyed the same, but it takes no pool connection.
+        Counters::bump(&shared.counters.val_requests);
+        val_response(shared, websocket::accept(handoff, req))
     } else {
         val(shared, reset, req).await
     }
@@ -93,7 +100,7 @@ async fn val_inner(shared: &Arc<Shared>, req: Request<Incoming>) -> Option<Respo
     let key = val_key(&req);
     let mut faults = shared.faults.flags();
     if faults.hang {
-        let _hung = HungGuard::new(&shared.counters.hung);
+        let _hung = LiveGuard::new(&shared.counters.hung);
         shared.faults.wait_until_not(|f| f.hang).await;
         faults = shared.faults.flags();
     }
@@ -234,7 +241,7 @@ fn name_header(shared: &Shared, resp: &mut Response<SimBody>) {
 async fn health(shared: &Shared) -> Response<SimBody> {
     Counters::bump(&shared.counters.health_requests);
     if shared.faults.flags().health_hangs {
-        let _hung = HungGuard::new(&shared.counters.hung);
+        let _hung = LiveGuard::new(&shared.counters.hung);
         shared.faults.wait_until_not(|f| f.health_hangs).await;
     }
     let faults = shared.faults.flags();

@@ -157,6 +157,11 @@ impl StatsHandle {
         self.0.counters.health_requests.load(Ordering::Relaxed)
     }
 
+    /// WebSockets open on the echo endpoint now (cheap: one atomic load).
+    pub fn websockets_open(&self) -> u64 {
+        self.0.counters.websockets_open.load(Ordering::Relaxed)
+    }
+
     /// How many times the `poison` fault's deadlock triggered here (cheap: one atomic load).
     pub fn poison_triggered(&self) -> u64 {
         self.0.counters.poison_triggered.load(Ordering::Relaxed)

@@ -14,6 +14,10 @@
 //! `max`, `waiting` rising, `oldest_checkout_ms` growing. Faults are set through
 //! [`SimHost::faults`] or `POST /_sim/fault`; see `docs/simhost.md`.
 //!
+//! A Val request with `Upgrade: websocket` opens a WebSocket that echoes every message
+//! (the text `close` makes the host close it); it takes no pool connection, and
+//! [`SimStats::websockets_open`] counts it.
+//!
 //! ```
 //! use ringward_simhost::{HealthStatus, SimConfig, SimHost};
 //!
@@ -46,6 +50,7 @@ mod report;
 mod reset;
 mod shared;
 mod stats;
+mod websocket;
 
 pub use config::{ServiceTime, SimConfig};
 pub use error::SimError;

@@ -28,6 +28,10 @@ pub struct SimStats {
     /// How many times the `poison` fault's deadlock triggered on this host: non-zero once the
     /// poisoned Val's parallel requests have reached it.
     pub poison_triggered: u64,
+    /// WebSockets accepted (the echo endpoint; each handshake is also a Val request).
+    pub websockets: u64,
+    /// WebSockets open right now.
+    pub websockets_open: u64,
     /// Pool capacity.
     pub max: u32,
     /// Connections checked out.
@@ -77,6 +81,8 @@ impl SimStats {
             "hung": self.hung,
             "connections": self.connections,
             "poison_triggered": self.poison_triggered,
+            "websockets": self.websockets,
+            "websockets_open": self.websockets_open,
             "db_pool": {
                 "max": self.max,
                 "in_use": self.in_use,
@@ -106,6 +112,8 @@ pub(crate) struct Counters {
     pub(crate) hung: AtomicU64,
     pub(crate) connections: AtomicU64,
     pub(crate) poison_triggered: AtomicU64,
+    pub(crate) websockets: AtomicU64,
+    pub(crate) websockets_open: AtomicU64,
     by_status: Box<[AtomicU64]>,
 }
 
@@ -120,6 +128,8 @@ impl Counters {
             hung: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             poison_triggered: AtomicU64::new(0),
+            websockets: AtomicU64::new(0),
+            websockets_open: AtomicU64::new(0),
             by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -154,6 +164,8 @@ impl Counters {
             hung: self.hung.load(Relaxed),
             connections: self.connections.load(Relaxed),
             poison_triggered: self.poison_triggered.load(Relaxed),
+            websockets: self.websockets.load(Relaxed),
+            websockets_open: self.websockets_open.load(Relaxed),
             max: pool.max,
             in_use: pool.in_use,
             waiting: pool.waiting,
@@ -164,17 +176,17 @@ impl Counters {
     }
 }
 
-/// Counts a hung request for as long as it lives.
-pub(crate) struct HungGuard<'a>(&'a AtomicU64);
+/// Counts one of something (a hung request, an open WebSocket) for as long as it lives.
+pub(crate) struct LiveGuard<'a>(&'a AtomicU64);
 
-impl<'a> HungGuard<'a> {
+impl<'a> LiveGuard<'a> {
     pub(crate) fn new(counter: &'a AtomicU64) -> Self {
         counter.fetch_add(1, Relaxed);
-        HungGuard(counter)
+        LiveGuard(counter)
     }
 }
 
-impl Drop for HungGuard<'_> {
+impl Drop for LiveGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Relaxed);
     }
