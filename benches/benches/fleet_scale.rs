@@ -169,10 +169,7 @@ fn hashes_of(ring: &Ring, host: HostId, n: usize) -> Vec<KeyHash> {
 
 /// Lookups at 100 and 10k hosts.
 fn lookups(c: &mut Criterion) {
-    let keys: Vec<KeyHash> = keys(POOL, 7)
-        .iter()
-        .map(|k| KeyHash::of(&k[..]))
-        .collect();
+    let keys: Vec<KeyHash> = keys(POOL, 7).iter().map(|k| KeyHash::of(&k[..])).collect();
     let bounded = BoundedLoads::default();
     let mut g = c.benchmark_group("fleet_lookup");
     for n in [SMALL, LARGE] {

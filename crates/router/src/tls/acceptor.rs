@@ -84,8 +84,11 @@ impl TlsAcceptor {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
-        let (counter, result) = match tokio::time::timeout(timeout, self.inner.accept(stream)).await
-        {
+        // The handshake (and the client's socket in it) lives until this function returns:
+        // the outcome is counted before a cut client sees its connection close.
+        let handshake = self.inner.accept(stream);
+        tokio::pin!(handshake);
+        let (counter, result) = match tokio::time::timeout(timeout, &mut handshake).await {
             Ok(Ok(stream)) => (&self.stats.completed, Ok(stream)),
             Ok(Err(e)) => (&self.stats.failed, Err(e)),
             Err(_) => (
