@@ -25,9 +25,14 @@ async fn three_routers_agree_on_every_key_and_follow_membership_with_minimal_mov
     let before = lab.agreed_routes(&keys).await;
 
     // A fourth host registers: every router picks it up; only keys it now owns move.
+    let registered = Instant::now();
     lab.register(3).await;
     lab.wait_hosts(&["host-0", "host-1", "host-2", "host-3"])
         .await;
+    eprintln!(
+        "a registration reached every router within {:?}",
+        registered.elapsed()
+    );
     let after = lab.agreed_routes(&keys).await;
     let moved: Vec<&String> = keys.iter().filter(|k| before[*k] != after[*k]).collect();
     assert!(
