@@ -1339,12 +1339,13 @@ fn live(m: &mut Measured, url: &str, pid: Option<u32>) -> io::Result<()> {
         error(&body)
     );
     let big = "x".repeat(ETCD_MAX_REQUEST + 64 * 1024);
-    let (status, body) = c.post("/v3/kv/put", &put_body(&live_key(0), &big, None))?;
+    let (_, body) = c.post("/v3/kv/put", &put_body(&live_key(0), &big, None))?;
     println!(
-        "| a put of a {:.2} MiB value | {status}: {} |",
+        "| a put of a {:.2} MiB value | {} |",
         mib(big.len() as f64),
         error(&body)
     );
+
     c.post("/v3/kv/deleterange", &prefix_range())?;
     c.post("/v3/lease/revoke", &format!("{{\"ID\":\"{lease}\"}}"))?;
     println!();
@@ -1522,13 +1523,13 @@ fn run(s: &Scenario, p: Policy, snap: f64) -> Outcome {
                   triggers: &mut Vec<f64>,
                   h: u32,
                   t: f64| {
-        if let Some(&end) = held.get(&h) {
-            if end <= t {
-                held.remove(&h);
-                in_ring.remove(&h);
-                changes.push(end);
-                triggers.push(end);
-            }
+        if let Some(&end) = held.get(&h)
+            && end <= t
+        {
+            held.remove(&h);
+            in_ring.remove(&h);
+            changes.push(end);
+            triggers.push(end);
         }
     };
     for &(t, ev) in &s.events {
@@ -1932,11 +1933,11 @@ fn limits(m: &Measured, peak_deliveries: f64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let [_, flag, what, n] = &args[..] {
-        if flag == "--child" {
-            child(what, n.parse().unwrap_or(HOSTS));
-            return;
-        }
+    if let [_, flag, what, n] = &args[..]
+        && flag == "--child"
+    {
+        child(what, n.parse().unwrap_or(HOSTS));
+        return;
     }
     let flag = |name: &str| {
         args.iter()
