@@ -109,6 +109,59 @@ impl Fleet {
         base: Instant,
         locate: impl Fn(&HostConfig) -> Location,
     ) -> Result<Fleet, ConfigErrors> {
+        let table = Fleet::table(hosts, keys, metrics, locate)?;
+        let loads = Arc::new(HostLoads::new(table.1.len(), Some(per_host_cap), base));
+        Ok(Fleet {
+            ring: Arc::new(table.0),
+            hosts: table.1,
+            loads,
+        })
+    }
+
+    /// [`Fleet::build`] for a host set that follows `previous`: every host that stays (by
+    /// name) keeps its in-flight counters, so a change neither forgets requests in flight
+    /// nor lets a host take a second cap's worth beside them. Only new hosts get new ones.
+    ///
+    /// # Errors
+    /// As [`Fleet::build`].
+    pub(crate) fn rebuild(
+        previous: &Fleet,
+        hosts: &[HostConfig],
+        per_host_cap: u32,
+        keys: &HostKeys,
+        metrics: &Metrics,
+        locate: impl Fn(&HostConfig) -> Location,
+    ) -> Result<Fleet, ConfigErrors> {
+        let (ring, table) = Fleet::table(hosts, keys, metrics, locate)?;
+        let before: HashMap<&str, usize> = previous
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.name.as_str(), i))
+            .collect();
+        let from: Vec<Option<usize>> = table
+            .iter()
+            .map(|h| before.get(h.name.as_str()).copied())
+            .collect();
+        let loads = Arc::new(HostLoads::carry_over(
+            &previous.loads,
+            Some(per_host_cap),
+            &from,
+        ));
+        Ok(Fleet {
+            ring: Arc::new(ring),
+            hosts: table,
+            loads,
+        })
+    }
+
+    /// The ring for `hosts` and its host table, by `HostId`.
+    fn table(
+        hosts: &[HostConfig],
+        keys: &HostKeys,
+        metrics: &Metrics,
+        locate: impl Fn(&HostConfig) -> Location,
+    ) -> Result<(Ring, Vec<FleetHost>), ConfigErrors> {
         // No host at all: a fleet-mode router before any host registered routes nothing.
         let ring = if hosts.is_empty() {
             Ring::empty()
@@ -119,10 +172,12 @@ impl Fleet {
             }))
             .map_err(|e| ConfigErrors::single("hosts", e.to_string()))?
         };
+        // By name: the ring orders hosts by name, not as listed (thousands in fleet mode).
+        let by_name: HashMap<&str, &HostConfig> =
+            hosts.iter().map(|h| (h.name.as_str(), h)).collect();
         let mut table = Vec::with_capacity(ring.len());
-        for i in 0..ring.len() {
-            let spec = ring.host(HostId(u32::try_from(i).unwrap_or(u32::MAX)));
-            let Some(host) = hosts.iter().find(|h| h.name == spec.name) else {
+        for (_, spec) in ring.hosts() {
+            let Some(host) = by_name.get(spec.name.as_str()) else {
                 return Err(ConfigErrors::single(
                     "hosts",
                     format!("ring lost host {}", spec.name),
@@ -151,29 +206,7 @@ impl Fleet {
                 metrics: metrics.host(&host.name),
             });
         }
-        let loads = Arc::new(HostLoads::new(table.len(), Some(per_host_cap), base));
-        Ok(Fleet {
-            ring: Arc::new(ring),
-            hosts: table,
-            loads,
-        })
-    }
-
-    /// This generation with the in-flight counters of `previous` for every
-    /// host that stays (by name), so a reload neither forgets requests in
-    /// flight nor lets a host take a second cap's worth beside them.
-    pub(crate) fn inherit_loads(mut self, previous: &Fleet, per_host_cap: u32) -> Fleet {
-        let from: Vec<Option<usize>> = self
-            .hosts
-            .iter()
-            .map(|h| previous.hosts.iter().position(|p| p.name == h.name))
-            .collect();
-        self.loads = Arc::new(HostLoads::carry_over(
-            &previous.loads,
-            Some(per_host_cap),
-            &from,
-        ));
-        self
+        Ok((ring, table))
     }
 
     /// This generation's ring, counters and hosts with the hosts of `moved` at their new

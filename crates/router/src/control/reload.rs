@@ -3,6 +3,7 @@
 //! with every error logged; the running one keeps serving. Either way a reload is one log
 //! line: what changed (`config_diff`), or why it was refused.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -227,8 +228,9 @@ pub(crate) fn rebuild_if_hosts_changed(
             Some(_) => {}
         }
     }
+    let names: HashSet<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
     for f in &fleet.hosts {
-        if !hosts.iter().any(|h| h.name == f.name) {
+        if !names.contains(f.name.as_str()) {
             changes.push(format!("-{}", f.name));
         }
     }
@@ -256,17 +258,14 @@ pub(crate) fn rebuild_fleet(
             .filter(|p| p.configured == h.addr)
             .map_or_else(|| Location::pending(&h.addr), |p| p.location.clone())
     };
-    let fleet = Arc::new(
-        Fleet::build(
-            hosts,
-            per_host_cap,
-            &shared.keys,
-            &shared.metrics,
-            shared.now(),
-            located,
-        )?
-        .inherit_loads(&previous, per_host_cap),
-    );
+    let fleet = Arc::new(Fleet::rebuild(
+        &previous,
+        hosts,
+        per_host_cap,
+        &shared.keys,
+        &shared.metrics,
+        located,
+    )?);
     // Publish the new ring at once, carrying over the admission of surviving hosts; the
     // health task then adopts the fleet and refines it.
     shared.publish_routing(|_| {

@@ -23,6 +23,9 @@ use crate::control::shared::Shared;
 
 /// How long a restore stays in etcd for routers that were away when it was taken.
 const RESTORE_TTL: Duration = Duration::from_secs(60);
+/// Host changes seen by the watch are applied together at most this often: a burst (a
+/// zone's hosts leaving, a deployment's restarts) costs one ring rebuild, not one per host.
+const SETTLE: Duration = Duration::from_millis(100);
 /// The longest wait between tries while etcd is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -190,6 +193,8 @@ struct State {
     applied: HashMap<String, i64>,
     /// Host names already warned about (malformed, or clashing with `[[hosts]]`).
     warned: HashSet<String>,
+    /// When the host changes seen since the last publish are published (`SETTLE`).
+    publish_at: Option<Instant>,
 }
 
 /// Runs the link until `shutdown` flips.
@@ -205,6 +210,7 @@ pub(crate) async fn run(
         membership: Membership::default(),
         applied: HashMap::new(),
         warned: HashSet::new(),
+        publish_at: None,
         shared,
         link,
     };
@@ -266,6 +272,7 @@ pub(crate) async fn run(
         let alive = format!("{prefix}.alive");
         loop {
             let expiry = state.membership.next_expiry();
+            let settle = state.publish_at;
             tokio::select! {
                 _ = shutdown.changed() => return,
                 batch = watch.next() => match batch {
@@ -303,6 +310,7 @@ pub(crate) async fn run(
                         state.publish_membership();
                     }
                 }
+                () = sleep_until(settle) => state.publish_membership(),
                 _ = check.tick() => {
                     if let Err(e) = client.range_prefix(&alive).await {
                         state.link.down(&e, state.shared.now());
@@ -449,8 +457,8 @@ impl State {
                 }
             }
         }
-        if hosts_changed {
-            self.publish_membership();
+        if hosts_changed && self.publish_at.is_none() {
+            self.publish_at = Some(now + SETTLE);
         }
     }
 
@@ -545,6 +553,7 @@ impl State {
     /// Publishes the membership: the hosts to route to, and a new ring generation when the
     /// set of hosts (names, addresses, weights) differs from the one routed by.
     fn publish_membership(&mut self) {
+        self.publish_at = None;
         let hosts = self.membership.hosts();
         let status = self.link.status.load();
         self.link.status.store(Arc::new(LinkStatus {
