@@ -51,8 +51,10 @@ pub fn admission<K>(h: &HostHealth<K>) -> Admission {
 
 /// The admission of each host of `hosts`, in that order (for a ring, its
 /// [`HostId`](router_core::HostId) order), from a health snapshot. A host the snapshot does
-/// not know is [`Admission::Open`].
-pub fn admissions<K: PartialEq>(
+/// not know is [`Admission::Open`]. The snapshot is looked up by position, then by binary
+/// search (`Health::snapshot` lists hosts in key order), so thousands of hosts cost
+/// `O(n log n)`, not `O(n^2)`.
+pub fn admissions<K: Ord>(
     hosts: impl IntoIterator<Item = K>,
     health: &HealthSnapshot<K>,
 ) -> Vec<Admission> {
@@ -60,11 +62,16 @@ pub fn admissions<K: PartialEq>(
         .into_iter()
         .enumerate()
         .map(|(i, key)| {
-            // Usually the snapshot lists the hosts in the same order: one look.
+            // Often the snapshot lists the hosts in the same order: one look.
             health
                 .hosts
                 .get(i)
                 .filter(|h| h.host == key)
+                .or_else(|| {
+                    let sorted = health.hosts.binary_search_by(|h| h.host.cmp(&key));
+                    sorted.ok().map(|j| &health.hosts[j])
+                })
+                // A snapshot in another order (built by hand): a scan.
                 .or_else(|| health.hosts.iter().find(|h| h.host == key))
                 .map_or(Admission::Open, admission)
         })
