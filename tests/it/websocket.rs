@@ -178,17 +178,7 @@ async fn a_close_from_the_client_is_echoed_and_the_connection_ends() {
     assert_eq!(close_frame(next(&mut ws).await), bye, "echoed by the host");
     // The host closes TCP after the handshake, and the router passes the end on.
     assert_eq!(next(&mut ws).await, Next::Closed);
-    eventually_async(STEP, "the host's end closed", || async {
-        open_on_hosts(&fleet) == [0, 0, 0]
-    })
-    .await;
-    // The router passes a half-close on (the client's end stays open until the client,
-    // which has seen the end, closes it too).
-    drop(ws);
-    eventually_async(STEP, "the tunnel closed", || async {
-        metric(&router, "ringward_tunnels_open").await == 0
-    })
-    .await;
+    ends_on_both_sides(&fleet, &router, ws).await;
     router.shutdown().await;
     fleet.shutdown().await;
 }
@@ -206,19 +196,24 @@ async fn a_close_from_the_host_reaches_the_client() {
     assert_eq!(frame.reason.as_str(), "closing as asked");
     // The client's answer goes out on this read; the host then ends the connection.
     assert_eq!(next(&mut ws).await, Next::Closed);
-    eventually_async(STEP, "the host's end closed", || async {
-        open_on_hosts(&fleet) == [0, 0, 0]
-    })
-    .await;
-    // The router passes a half-close on (the client's end stays open until the client,
-    // which has seen the end, closes it too).
-    drop(ws);
-    eventually_async(STEP, "the tunnel closed", || async {
-        metric(&router, "ringward_tunnels_open").await == 0
-    })
-    .await;
+    ends_on_both_sides(&fleet, &router, ws).await;
     router.shutdown().await;
     fleet.shutdown().await;
+}
+
+/// After a close: the host's end of the socket closes, and once the client (which has seen
+/// the end) drops its own, the tunnel does too. (The router passes a half-close on, so the
+/// client's end stays open until the client closes it.)
+async fn ends_on_both_sides<S>(fleet: &Fleet, router: &Router, ws: S) {
+    eventually_async(STEP, "the host's end closed", || async {
+        open_on_hosts(fleet) == [0, 0, 0]
+    })
+    .await;
+    drop(ws);
+    eventually_async(STEP, "the tunnel closed", || async {
+        metric(router, "ringward_tunnels_open").await == 0
+    })
+    .await;
 }
 
 /// WebSockets held open at once in the long test (`limits.max_tunnels` is 10 000 by default).

@@ -218,20 +218,19 @@ impl Lab {
 
     /// `POST /admin/hosts/{host}/{command}` on router `r`; the status.
     pub(crate) async fn operator(&self, r: usize, host: &str, command: &str) -> u16 {
-        let req = client::request(Method::POST, &format!("/admin/hosts/{host}/{command}"))
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .body(Full::new(Bytes::new()))
-            .expect("request");
-        client::send(self.admin(r), req)
+        self.post_admin(r, &format!("/admin/hosts/{host}/{command}"))
             .await
-            .expect("admin answers")
-            .status
-            .as_u16()
     }
 
     /// `POST /admin/vals/{key}/{command}` on router `r`; the status.
     pub(crate) async fn val_command(&self, r: usize, key: &str, command: &str) -> u16 {
-        let req = client::request(Method::POST, &format!("/admin/vals/{key}/{command}"))
+        self.post_admin(r, &format!("/admin/vals/{key}/{command}"))
+            .await
+    }
+
+    /// An authorised `POST path` on router `r`'s admin API; the status.
+    async fn post_admin(&self, r: usize, path: &str) -> u16 {
+        let req = client::request(Method::POST, path)
             .header("authorization", format!("Bearer {TOKEN}"))
             .body(Full::new(Bytes::new()))
             .expect("request");
