@@ -329,10 +329,16 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Writes every pending message, in order; on failure the rest stay pending.
+/// Writes every pending message, in order. When etcd is unreachable the rest stay pending
+/// (and the error says to reconnect); a message etcd refuses is dropped with a WARN, or it
+/// would be refused again at every reconnect.
 async fn flush(link: &EtcdLink, pending: &mut Vec<Outbound>) -> Result<(), ringward_etcd::Error> {
     while let Some(msg) = pending.first() {
-        write(link, msg).await?;
+        match write(link, msg).await {
+            Ok(()) => {}
+            Err(e @ ringward_etcd::Error::Unreachable { .. }) => return Err(e),
+            Err(e) => warn!(error = %e, message = ?msg, "etcd refused a write; not retried"),
+        }
         pending.remove(0);
     }
     Ok(())
