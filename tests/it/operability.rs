@@ -18,13 +18,14 @@ use ringward_tests::client::{self, Reply};
 use crate::support::{TOKEN, config_for, get_key, post_admin, start};
 
 /// The ejection reasons docs/operations.md lists for `ringward_ejections_total`.
-const EJECTION_REASONS: [&str; 6] = [
+const EJECTION_REASONS: [&str; 7] = [
     "pool_exhausted",
     "hung_requests",
     "probe_failures",
     "consecutive_gateway_failures",
     "failure_rate",
     "operator",
+    "peer",
 ];
 
 /// What Prometheus sends in `Accept` when it scrapes.
