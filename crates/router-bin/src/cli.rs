@@ -144,11 +144,24 @@ pub(crate) fn check(path: &Path, print: bool, out: &mut impl Write, err: &mut im
     }
 }
 
-/// `OK: ringward.toml (3 hosts, listen 0.0.0.0:8080, admin 127.0.0.1:9901)`.
+/// `OK: ringward.toml (3 hosts, listen 0.0.0.0:8080, admin 127.0.0.1:9901)`; with a TLS
+/// listener `, tls 0.0.0.0:443`; in fleet mode `, more hosts from etcd under /ringward/`.
 fn summary(path: &Path, config: &Config) -> String {
     let hosts = config.hosts.len();
+    let tls = config
+        .listen
+        .tls
+        .as_ref()
+        .map(|t| format!(", tls {}", t.addr))
+        .unwrap_or_default();
+    let etcd = config
+        .discovery
+        .etcd
+        .as_ref()
+        .map(|e| format!(", more hosts from etcd under {}", e.prefix))
+        .unwrap_or_default();
     format!(
-        "OK: {} ({hosts} {}, listen {}, admin {})",
+        "OK: {} ({hosts} {}, listen {}{tls}, admin {}{etcd})",
         path.display(),
         if hosts == 1 { "host" } else { "hosts" },
         config.listen.addr,

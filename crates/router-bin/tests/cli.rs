@@ -464,3 +464,25 @@ fn check_reads_the_tls_files_and_names_each_wrong_one_at_its_key() {
         );
     }
 }
+
+#[test]
+fn check_accepts_no_hosts_in_fleet_mode_and_says_where_they_come_from() {
+    let path = write_temp(
+        "fleet",
+        "[discovery.etcd]\nendpoints = [\"127.0.0.1:2379\"]\n",
+    );
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("0 hosts") && out.contains("more hosts from etcd under /ringward/"),
+        "{out}"
+    );
+    // Without discovery, no host at all is still an error.
+    std::fs::write(&path, "[listen]\naddr = \"127.0.0.1:8080\"\n").expect("write");
+    let (code, _, err) = check(&path);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("at least one [[hosts]] entry is required"),
+        "{err}"
+    );
+}
