@@ -223,3 +223,25 @@ async fn a_val_quarantined_on_one_router_is_quarantined_on_all_and_released_on_a
     lab.wait_val("alice-hello", "normal").await;
     lab.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routers_started_while_etcd_is_down_pick_the_hosts_up_when_it_comes() {
+    let mut lab = Lab::start_with_etcd_down(2).await;
+    for r in 0..3 {
+        let ready = lab.readyz(r).await;
+        assert!(ready.contains("no eligible host"), "router {r}: {ready}");
+    }
+    lab.etcd.resume();
+    lab.register(0).await;
+    lab.register(1).await;
+    lab.wait_hosts(&["host-0", "host-1"]).await;
+    for r in 0..3 {
+        eventually_async(Duration::from_secs(15), "ready with etcd", || async {
+            lab.readyz(r).await == "ready\n"
+        })
+        .await;
+    }
+    let (failed, _) = lab.traffic(&["a".to_owned(), "b".to_owned()]).await;
+    assert_eq!(failed, 0);
+    lab.stop().await;
+}

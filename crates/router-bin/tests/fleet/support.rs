@@ -56,7 +56,19 @@ impl Lab {
     /// etcd, `hosts` simulated hosts (none registered yet) and three routers; `extra` adds
     /// TOML to router `i`'s file.
     pub(crate) async fn start(hosts: usize, extra: &[(usize, &str)]) -> Lab {
-        let etcd = Etcd::start();
+        Lab::start_with(hosts, extra, false).await
+    }
+
+    /// [`Lab::start`] with etcd stopped before the routers start (`etcd.resume()` brings it).
+    pub(crate) async fn start_with_etcd_down(hosts: usize) -> Lab {
+        Lab::start_with(hosts, &[], true).await
+    }
+
+    async fn start_with(hosts: usize, extra: &[(usize, &str)], etcd_down: bool) -> Lab {
+        let mut etcd = Etcd::start();
+        if etcd_down {
+            etcd.stop();
+        }
         let client = Client::new(&[etcd.endpoint()], Options::default()).expect("client");
         let mut sims = Vec::new();
         for i in 0..hosts {
