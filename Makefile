@@ -32,7 +32,9 @@ package:
 	rm -rf $(CARGO_HOME)/registry/src/*/ringward-$(VERSION) $(CARGO_HOME)/registry/src/*/ringward-*-$(VERSION)
 	$(CARGO) package $(PACKAGES) --allow-dirty
 
+# Installs what the TLS and fleet tests need besides Rust when missing (scripts/test-deps.sh).
 test:
+	scripts/test-deps.sh
 	$(CARGO) test --workspace
 
 doc:
