@@ -25,21 +25,13 @@ impl TlsConfig {
         cert: impl Into<PathBuf>,
         key: impl Into<PathBuf>,
     ) -> Result<TlsConfig, ConfigErrors> {
-        let files = TlsCertFiles {
-            cert: cert.into(),
-            key: key.into(),
-        };
-        let mut errors = Errors::default();
-        let default = load_into(&files, "listen.tls", &mut errors);
-        match default {
-            Some(default) if errors.is_empty() => Ok(TlsConfig {
-                addr,
-                handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
-                certs: CertSet::new(default, Vec::new()),
-                files: vec![files],
-            }),
-            _ => Err(errors.into_errors()),
-        }
+        let (files, default) = load_files(cert.into(), key.into(), "listen.tls")?;
+        Ok(TlsConfig {
+            addr,
+            handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
+            certs: CertSet::new(default, Vec::new()),
+            files: vec![files],
+        })
     }
 
     /// Adds a certificate served to clients whose SNI name it is valid for.
@@ -51,20 +43,25 @@ impl TlsConfig {
         cert: impl Into<PathBuf>,
         key: impl Into<PathBuf>,
     ) -> Result<TlsConfig, ConfigErrors> {
-        let files = TlsCertFiles {
-            cert: cert.into(),
-            key: key.into(),
-        };
         let at = format!("listen.tls.certificates[{}]", self.files.len() - 1);
-        let mut errors = Errors::default();
-        match load_into(&files, &at, &mut errors) {
-            Some(pair) => {
-                self.certs = self.certs.with(pair);
-                self.files.push(files);
-                Ok(self)
-            }
-            None => Err(errors.into_errors()),
-        }
+        let (files, pair) = load_files(cert.into(), key.into(), &at)?;
+        self.certs = self.certs.with(pair);
+        self.files.push(files);
+        Ok(self)
+    }
+}
+
+/// [`load_into`] for a config built in code: the pair, or its errors.
+fn load_files(
+    cert: PathBuf,
+    key: PathBuf,
+    at: &str,
+) -> Result<(TlsCertFiles, std::sync::Arc<rustls::sign::CertifiedKey>), ConfigErrors> {
+    let files = TlsCertFiles { cert, key };
+    let mut errors = Errors::default();
+    match load_into(&files, at, &mut errors) {
+        Some(pair) => Ok((files, pair)),
+        None => Err(errors.into_errors()),
     }
 }
 
