@@ -71,6 +71,9 @@ pub(crate) struct EtcdLink {
     client: Client,
     outbound: mpsc::UnboundedSender<Outbound>,
     inbox: Mutex<Option<mpsc::UnboundedReceiver<Outbound>>>,
+    /// The read made at start for the first ring: the task starts from it (and watches
+    /// from its revision) instead of reading the prefix a second time.
+    first_read: Mutex<Option<ringward_etcd::Range>>,
     /// etcd as last seen.
     pub(crate) status: ArcSwap<LinkStatus>,
     /// The hosts registered in etcd (and held after deletion), as routed to.
@@ -100,6 +103,7 @@ impl EtcdLink {
             client,
             outbound,
             inbox: Mutex::new(Some(inbox)),
+            first_read: Mutex::new(None),
             status: ArcSwap::default(),
             discovered: ArcSwap::default(),
             invalid: AtomicU64::new(0),
@@ -155,10 +159,10 @@ fn default_name() -> String {
 
 /// The hosts registered in etcd now, for the first ring (so the router routes to them from
 /// its first request); none when etcd does not answer within its request timeout (the link
-/// task then keeps trying).
+/// task then keeps trying). The whole prefix is read, and the task starts from this read.
 pub(crate) async fn start_hosts(link: &EtcdLink, now: Instant) -> Vec<HostConfig> {
     let prefix = &link.config.prefix;
-    match link.client.range_prefix(&format!("{prefix}hosts/")).await {
+    match link.client.range_prefix(prefix).await {
         Ok(range) => {
             let hosts: Vec<HostConfig> = range
                 .kvs
@@ -174,6 +178,7 @@ pub(crate) async fn start_hosts(link: &EtcdLink, now: Instant) -> Vec<HostConfig
                 "read the fleet's hosts from etcd"
             );
             link.discovered.store(Arc::new(hosts.clone()));
+            *link.first_read.lock().unwrap_or_else(|e| e.into_inner()) = Some(range);
             hosts
         }
         Err(e) => {
@@ -224,10 +229,19 @@ pub(crate) async fn run(
     // Writes that etcd did not take, tried again after the next successful read.
     let mut pending: Vec<Outbound> = Vec::new();
     let mut backoff = Duration::from_millis(100);
+    let mut first = state
+        .link
+        .first_read
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     loop {
-        let read = tokio::select! {
-            _ = shutdown.changed() => return,
-            read = client.range_prefix(&prefix) => read,
+        let read = match first.take() {
+            Some(range) => Ok(range),
+            None => tokio::select! {
+                _ = shutdown.changed() => return,
+                read = client.range_prefix(&prefix) => read,
+            },
         };
         let range = match read {
             Ok(range) => range,
