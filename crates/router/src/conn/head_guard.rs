@@ -109,22 +109,22 @@ impl<T> HeadGuard<T> {
         }
     }
 
-    /// Advances over `pending[safe..]` as far as the framing is known.
-    fn scan(&mut self) {
+    /// Follows the framing over `bytes`, which come right after what was handed on so far:
+    /// how many of them may be handed on now. The rest is an unfinished line, or a refused
+    /// head and whatever follows it.
+    fn advance(&mut self, bytes: &[u8]) -> usize {
+        let mut safe = 0;
         loop {
-            let rest = self.pending.len() - self.safe;
+            let rest = bytes.len() - safe;
             match self.state {
-                State::PassThrough => {
-                    self.safe = self.pending.len();
-                    return;
-                }
-                State::Rejected => return,
+                State::PassThrough => return bytes.len(),
+                State::Rejected => return safe,
                 State::Length(n) | State::ChunkData(n) => {
                     if rest == 0 {
-                        return;
+                        return safe;
                     }
                     let take = n.min(rest as u64);
-                    self.safe += take as usize;
+                    safe += take as usize;
                     let left = n - take;
                     self.state = match (self.state, left) {
                         (State::Length(_), 0) => State::Head,
@@ -134,30 +134,33 @@ impl<T> HeadGuard<T> {
                     };
                 }
                 State::Head | State::ChunkSize | State::ChunkEnd | State::Trailers => {
-                    let Some(nl) = self.pending[self.safe..].iter().position(|&b| b == b'\n')
-                    else {
+                    let Some(nl) = bytes[safe..].iter().position(|&b| b == b'\n') else {
                         if rest > MAX_LINE {
                             self.state = State::PassThrough;
                             continue;
                         }
-                        return;
+                        return safe;
                     };
-                    let line_end = self.safe + nl + 1;
-                    // The line is read in place: the buffer is taken out while it is handled
-                    // (`on_line` never touches `pending`) and put back, so no line is copied.
-                    let pending = std::mem::take(&mut self.pending);
-                    let mut line = &pending[self.safe..self.safe + nl];
+                    let mut line = &bytes[safe..safe + nl];
                     if let Some(stripped) = line.strip_suffix(b"\r") {
                         line = stripped;
                     }
-                    let handed_on = self.on_line(line);
-                    self.pending = pending;
-                    if handed_on {
-                        self.safe = line_end;
+                    if !self.on_line(line) {
+                        return safe;
                     }
+                    safe += nl + 1;
                 }
             }
         }
+    }
+
+    /// Adds `bytes` to the held-back line and advances over what is held.
+    fn hold(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        // Taken out while it is read, so the line is not copied (`advance` never touches it).
+        let pending = std::mem::take(&mut self.pending);
+        self.safe = self.advance(&pending);
+        self.pending = pending;
     }
 
     /// Handles one complete line; false when it must not be handed on (a rejected head).
@@ -314,50 +317,31 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadGuard<T> {
                 }
                 continue;
             }
-            if this.pending.is_empty() {
-                match this.state {
-                    State::PassThrough => return Pin::new(&mut this.inner).poll_read(cx, buf),
-                    State::Length(n) | State::ChunkData(n) => {
-                        // Body bytes go straight to hyper; only what follows the body is
-                        // taken back for scanning.
-                        let before = buf.filled().len();
-                        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
-                        let got = (buf.filled().len() - before) as u64;
-                        if got == 0 {
-                            return Poll::Ready(Ok(()));
-                        }
-                        let body = n.min(got);
-                        this.state = match (this.state, n - body) {
-                            (State::Length(_), 0) => State::Head,
-                            (State::Length(_), left) => State::Length(left),
-                            (_, 0) => State::ChunkEnd,
-                            (_, left) => State::ChunkData(left),
-                        };
-                        if got > body {
-                            let end = before + body as usize;
-                            this.pending.extend_from_slice(&buf.filled()[end..]);
-                            buf.set_filled(end);
-                            this.scan();
-                        }
-                        return Poll::Ready(Ok(()));
-                    }
-                    _ => {}
+            // Read into hyper's own buffer: what can be handed on at once (a whole head, body
+            // bytes) stays where it is, uncopied.
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+            let got = &buf.filled()[before..];
+            if got.is_empty() {
+                this.eof = true;
+                continue;
+            }
+            if !this.pending.is_empty() {
+                // An unfinished line is held: the new bytes join it.
+                this.hold(got);
+                buf.set_filled(before);
+                continue;
+            }
+            let n = this.advance(got);
+            if n < got.len() {
+                this.pending.extend_from_slice(&got[n..]);
+                buf.set_filled(before + n);
+                if n == 0 {
+                    // Nothing to hand on yet (an empty read would look like EOF to hyper).
+                    continue;
                 }
             }
-            let mut chunk = [0u8; 8192];
-            let mut read = ReadBuf::new(&mut chunk);
-            match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) => {
-                    if read.filled().is_empty() {
-                        this.eof = true;
-                    } else {
-                        this.pending.extend_from_slice(read.filled());
-                        this.scan();
-                    }
-                }
-            }
+            return Poll::Ready(Ok(()));
         }
     }
 }
