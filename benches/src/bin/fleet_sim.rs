@@ -677,14 +677,6 @@ fn admin_api(m: &mut Measured) {
         "30", "+Inf",
     ];
     const STATES: [&str; 5] = ["healthy", "degraded", "ejected", "probation", "draining"];
-    const REASONS: [&str; 6] = [
-        "pool_exhausted",
-        "hung_requests",
-        "probe_failures",
-        "consecutive_gateway_failures",
-        "failure_rate",
-        "operator",
-    ];
     let (metrics_ms, (text, series)) = best_ms(3, || {
         let mut s = String::new();
         let mut series = 0usize;
@@ -737,7 +729,7 @@ fn admin_api(m: &mut Measured) {
                     "0",
                 );
             }
-            for r in REASONS {
+            for r in health::Reason::EJECTIONS.map(health::Reason::as_str) {
                 line(
                     &mut s,
                     "ringward_ejections_total",
