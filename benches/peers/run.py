@@ -245,13 +245,27 @@ def process_tree(pid):
     return [pid] + kids
 
 
-def cpu_seconds(pids):
-    """utime + stime of pids (all their threads), in seconds."""
-    ticks = 0
+def cpu_usage(pids):
+    """(utime s, stime s, involuntary context switches) of pids, all their threads."""
+    user = system = preempted = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLK_TCK
+        user, system = user + int(fields[11]), system + int(fields[12])
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                status = (task / "status").read_text()
+            except OSError:
+                continue  # a thread that ended meanwhile
+            for line in status.splitlines():
+                if line.startswith("nonvoluntary_ctxt_switches:"):
+                    preempted += int(line.split()[1])
+    return user / CLK_TCK, system / CLK_TCK, preempted
+
+
+def cpu_seconds(pids):
+    """utime + stime of pids (all their threads), in seconds."""
+    user, system, _ = cpu_usage(pids)
+    return user + system
 
 
 def rss_kib(pids):
@@ -520,18 +534,25 @@ def measure(session, name, conns, args, lua):
     port, pids = session.port[name], session.pids(name)
     run_wrk(port, conns, args.warmup, lua)
     sampler = RssSampler(pids, 0.5)
-    accepts0, cpu0 = session.accepts(), cpu_seconds(pids)
+    accepts0, usage0 = session.accepts(), cpu_usage(pids)
     sampler.start()
     try:
         w = run_wrk(port, conns, args.duration, lua)
     finally:
         rss = sampler.stop()
-    cpu = cpu_seconds(pids) - cpu0
+    user, system, preempted = (b - a for a, b in zip(usage0, cpu_usage(pids)))
+    cpu = user + system
     opened = session.accepts() - accepts0 - 1  # minus the second stub_status read itself
+
+    def per_request(value, scale=1):
+        return value * scale / w["requests"] if pids and w["requests"] else None
+
     return {"target": name, "conns": conns, "requests": w["requests"], "rps": w["rps"],
             "p50_ms": w["p50_us"] / 1000, "p99_ms": w["p99_us"] / 1000,
             "cpu_s": cpu if pids else None,
             "req_per_cpu_s": w["requests"] / cpu if pids and cpu > 0 else None,
+            "user_us": per_request(user, 1e6), "kernel_us": per_request(system, 1e6),
+            "preempted": per_request(preempted),
             "rss_mb": max(rss) / 1024 if pids else None,
             "reconnects_per_1000": opened / max(w["requests"], 1) * 1000, "errors": w["errors"]}
 
@@ -561,7 +582,8 @@ def medians(runs):
     for (conns, t), rs in sorted(groups.items()):
         row = {"target": TARGETS[t], "conns": conns, "rounds": len(rs),
                "errors": sum(r["errors"] for r in rs)}
-        for key in ("rps", "p50_ms", "p99_ms", "req_per_cpu_s", "rss_mb", "reconnects_per_1000"):
+        for key in ("rps", "p50_ms", "p99_ms", "req_per_cpu_s", "rss_mb", "reconnects_per_1000",
+                    "user_us", "kernel_us", "preempted"):
             values = [r[key] for r in rs if r[key] is not None]
             row[key] = statistics.median(values) if values else None
         rows.append(row)
@@ -853,20 +875,39 @@ def fmt(value, spec):
     return "-" if value is None else format(value, spec)
 
 
+def vs_best_peer(row, rows, group):
+    """row's req/s and requests per CPU-second over the best peer's among the rows of its group
+    (None where there is nothing to compare)."""
+    peers = [r for r in rows if group(r) == group(row) and r["target"] in PEERS]
+    best_rps = max((r["rps"] for r in peers), default=None)
+    best_cpu = max((r["req_per_cpu_s"] for r in peers if r["req_per_cpu_s"]), default=None)
+    vs_rps = row["rps"] / best_rps if best_rps else None
+    vs_cpu = row["req_per_cpu_s"] / best_cpu if best_cpu and row["req_per_cpu_s"] else None
+    return vs_rps, vs_cpu
+
+
 def main_table(rows):
     lines = ["| proxy | conns | req/s | vs best peer | p50 ms | p99 ms | req per CPU-s | vs best peer "
              "| RSS MB | reconnects /1000 | errors |", "|" + "---|" * 11]
     for row in rows:
-        peers = [r for r in rows if r["conns"] == row["conns"] and r["target"] in PEERS]
-        best_rps = max((r["rps"] for r in peers), default=None)
-        best_cpu = max((r["req_per_cpu_s"] for r in peers if r["req_per_cpu_s"]), default=None)
-        vs_rps = row["rps"] / best_rps if best_rps else None
-        vs_cpu = row["req_per_cpu_s"] / best_cpu if best_cpu and row["req_per_cpu_s"] else None
+        vs_rps, vs_cpu = vs_best_peer(row, rows, lambda r: r["conns"])
         lines.append(
             f"| {row['target']} | {row['conns']} | {row['rps']:.0f} | {fmt(vs_rps, '.2f')} "
             f"| {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {fmt(row['req_per_cpu_s'], '.0f')} "
             f"| {fmt(vs_cpu, '.2f')} | {fmt(row['rss_mb'], '.1f')} "
             f"| {row['reconnects_per_1000']:.2f} | {row['errors']} |")
+    return "\n".join(lines)
+
+
+def cpu_split_table(rows):
+    rows = [r for r in rows if r.get("user_us") is not None]
+    lines = ["Where each proxy's CPU goes, per request (medians; utime, stime and "
+             "`nonvoluntary_ctxt_switches` of its processes and threads from /proc, over the "
+             "measured run):", "",
+             "| proxy | conns | user µs | kernel µs | involuntary context switches |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['target']} | {r['conns']} | {r['user_us']:.1f} | {r['kernel_us']:.1f} "
+              f"| {r['preempted']:.3f} |" for r in rows]
     return "\n".join(lines)
 
 
@@ -919,12 +960,7 @@ def tls_table(res):
              "| test | proxy | req/s (handshakes/s) | vs best peer | p50 ms | p99 ms "
              "| req per CPU-s | vs best peer | RSS MB | errors |", "|" + "---|" * 10]
     for row in rows:
-        peers = [r for r in rows if (r["test"], r["conns"]) == (row["test"], row["conns"])
-                 and r["target"] in PEERS]
-        best_rps = max((r["rps"] for r in peers), default=None)
-        best_cpu = max((r["req_per_cpu_s"] for r in peers if r["req_per_cpu_s"]), default=None)
-        vs_rps = row["rps"] / best_rps if best_rps else None
-        vs_cpu = row["req_per_cpu_s"] / best_cpu if best_cpu and row["req_per_cpu_s"] else None
+        vs_rps, vs_cpu = vs_best_peer(row, rows, lambda r: (r["test"], r["conns"]))
         lines.append(
             f"| {tls_label(row['test'], row['conns'])} | {row['target']} | {row['rps']:.0f} "
             f"| {fmt(vs_rps, '.2f')} | {fmt(row['p50_ms'], '.2f')} | {fmt(row['p99_ms'], '.2f')} "
@@ -936,7 +972,7 @@ def tls_table(res):
 def report(res):
     if res.get("tls"):
         return tls_table(res)
-    parts = [main_table(res["medians"])]
+    parts = [main_table(res["medians"]), cpu_split_table(res["medians"])]
     if res.get("idle"):
         parts.append(idle_table(res["idle"]))
     if res.get("h2"):
