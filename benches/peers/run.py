@@ -415,7 +415,7 @@ class Session:
         self.tmp, self.nofile, self.procs = tmp, nofile, Procs(tmp)
         self.port = free_ports(BACKENDS + ["status", "admin", "admin_base", "h2"] + PROXIES
                                + [f"{p}_tls" for p in PROXIES])
-        self.baseline, self.baseline_toml = None, ""
+        self.baseline, self.baseline_toml, self.baseline_listen = None, "", ""
         self.port["ceiling"] = self.port["b1"]
         self.tls = None  # --tls: make_certificate()'s files and client contexts
         self.next_path = 0  # --tls: the path of the next batch of handshakes
@@ -454,7 +454,9 @@ class Session:
             conf = self.config(
                 "ringward.toml", PORT=port, FILE=f"{name}.toml",
                 ADMIN_PORT=self.port["admin" if name == "ringward" else "admin_base"],
-                IDLE_LISTEN='header_read_timeout = "60s"' if idle else "",
+                LISTEN="\n".join(filter(None, [
+                    'header_read_timeout = "60s"' if idle else "",
+                    self.baseline_listen if name == "baseline" else ""])),
                 IDLE_LIMITS=f"[limits]\nmax_connections = {limit}" if idle else "",
                 EXTRA=extra)
             check = subprocess.run([str(binary), "check", "--config", conf],
@@ -1063,6 +1065,9 @@ def parse_args():
                    help="config lines for the baseline only, \\n for newlines: "
                         "--baseline target/release/ringward --baseline-toml "
                         "'[access_log]\\nenabled = false' measures a setting")
+    p.add_argument("--baseline-listen", default="", metavar="TOML",
+                   help="lines for the baseline's [listen] table only, \\n for newlines: "
+                        "--baseline target/release/ringward --baseline-listen 'workers = 1'")
     p.add_argument("--out", default=str(REPO / "target/bench-peers"), help="JSON results directory")
     args = p.parse_args()
     if args.duration is None:
@@ -1099,7 +1104,9 @@ def run(args, tmp):
         print(f"--idle lowered to {args.idle}: HAProxy needs 2 x maxconn open files and the "
               f"open-file hard limit is {nofile}", flush=True)
     session = Session(tmp, nofile)
-    session.baseline = args.baseline
+    # The proxies run from a temporary directory: a relative path would not be found there.
+    session.baseline = os.path.abspath(args.baseline) if args.baseline else None
+    session.baseline_listen = args.baseline_listen.replace("\\n", "\n")
     session.baseline_toml = args.baseline_toml.replace("\\n", "\n")
     lua = str(HERE / "paths.lua")
     res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
